@@ -1,0 +1,4 @@
+fn main() {
+    // Migrations are embedded at compile time.
+    println!("cargo:rerun-if-changed=migrations");
+}

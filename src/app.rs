@@ -1,0 +1,287 @@
+//! Builds the actix application: shared state, middleware, every module's
+//! routes; and the start-up sequence shared by `rapport serve` and the tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, DefaultHeaders, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+
+use crate::config::{Settings, TlsMode};
+use crate::core::db::{self, Backend, Pool, migrations};
+use crate::core::error::{AppError, no_route};
+use crate::core::{health, settings as kv, telemetry, tls};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: Pool,
+    pub settings: Arc<Settings>,
+    pub backend: Backend,
+    pub started: Instant,
+}
+
+/// Why the server could not start; `Config` errors exit with code 2.
+#[derive(Debug)]
+pub enum StartError {
+    Config(String),
+    Runtime(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(m) | StartError::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Every module's routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz).service(health::readyz);
+}
+
+fn security_headers(tls_on: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "same-origin"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        ));
+    if tls_on {
+        headers.add(("Strict-Transport-Security", "max-age=31536000"))
+    } else {
+        headers
+    }
+}
+
+fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    AppError::Invalid {
+        field: None,
+        message: format!("malformed JSON body: {err}"),
+    }
+    .into()
+}
+
+/// Create the data dir if needed and check that it is writable.
+pub fn prepare_data_dir(settings: &Settings) -> Result<(), StartError> {
+    db::check_writable_dir(&settings.data_dir)
+        .map_err(|e| StartError::Runtime(format!("data_dir: {e}")))
+}
+
+/// Open the pool, apply pending migrations, make sure the instance has an id.
+pub fn open_database(settings: &Settings) -> Result<Pool, StartError> {
+    let url = settings
+        .database_url()
+        .map_err(|e| StartError::Config(format!("database.url: {e}")))?;
+    let pool = db::open_pool(&url, settings.database.pool_size)
+        .map_err(|e| StartError::Runtime(e.to_string()))?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| StartError::Runtime(format!("database pool: {e}")))?;
+    let applied =
+        migrations::run_pending(&mut conn).map_err(|e| StartError::Runtime(e.to_string()))?;
+    for name in &applied {
+        tracing::info!(migration = %name, "applied migration");
+    }
+    let id = kv::instance_id(&mut conn).map_err(|e| StartError::Runtime(e.to_string()))?;
+    tracing::info!(database = %url.describe(), instance = %id, "database ready");
+    drop(conn);
+    Ok(pool)
+}
+
+/// The TLS config for `tls.mode`, generating a self-signed pair on first
+/// start when asked to.
+pub fn load_tls(settings: &Settings) -> Result<Option<rustls::ServerConfig>, StartError> {
+    match settings.tls.mode {
+        TlsMode::Off => Ok(None),
+        TlsMode::Files => tls::server_config(&settings.tls.cert, &settings.tls.key)
+            .map(Some)
+            .map_err(StartError::Config),
+        TlsMode::SelfSigned => {
+            let (cert, key) = self_signed_paths(settings);
+            if !cert.exists() || !key.exists() {
+                let hosts = self_signed_hosts(settings);
+                let pair = tls::generate_self_signed(&hosts).map_err(StartError::Runtime)?;
+                tls::write_pair(&cert, &key, &pair).map_err(StartError::Runtime)?;
+                tracing::info!(
+                    cert = %cert.display(),
+                    hosts = %hosts.join(", "),
+                    "generated a self-signed certificate"
+                );
+            }
+            let config = tls::server_config(&cert, &key).map_err(StartError::Config)?;
+            let fp = tls::file_fingerprint(&cert).map_err(StartError::Config)?;
+            tracing::info!(sha256 = %fp, "TLS certificate fingerprint (compare it with what the browser shows)");
+            Ok(Some(config))
+        }
+    }
+}
+
+fn self_signed_paths(settings: &Settings) -> (PathBuf, PathBuf) {
+    let dir = settings.data_dir.join("tls");
+    let pick = |p: &PathBuf, default: &str| {
+        if p.as_os_str().is_empty() {
+            dir.join(default)
+        } else {
+            p.clone()
+        }
+    };
+    (
+        pick(&settings.tls.cert, "cert.pem"),
+        pick(&settings.tls.key, "key.pem"),
+    )
+}
+
+fn self_signed_hosts(settings: &Settings) -> Vec<String> {
+    let mut hosts = vec!["localhost".to_string()];
+    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let name = name.trim();
+        if !name.is_empty() && name != "localhost" {
+            hosts.push(name.to_string());
+        }
+    }
+    hosts.push("127.0.0.1".into());
+    hosts.push("::1".into());
+    let ip = settings.listen_addr().ip();
+    if !ip.is_unspecified() && !ip.is_loopback() {
+        hosts.push(ip.to_string());
+    }
+    hosts
+}
+
+/// A server that is listening.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub redirect_addr: Option<SocketAddr>,
+    pub https: bool,
+    pub server: Server,
+    pub redirect: Option<Server>,
+}
+
+impl Running {
+    /// Wait until both listeners have stopped (on a signal or `stop`).
+    pub async fn wait(self) -> std::io::Result<()> {
+        match self.redirect {
+            Some(redirect) => futures_util::future::try_join(self.server, redirect)
+                .await
+                .map(|_| ()),
+            None => self.server.await,
+        }
+    }
+
+    pub fn handles(&self) -> Vec<actix_web::dev::ServerHandle> {
+        let mut v = vec![self.server.handle()];
+        if let Some(r) = &self.redirect {
+            v.push(r.handle());
+        }
+        v
+    }
+}
+
+/// Bind the listeners (call inside an actix System). Binding errors name the
+/// address and key.
+pub fn bind(
+    settings: Arc<Settings>,
+    pool: Pool,
+    tls_config: Option<rustls::ServerConfig>,
+) -> Result<Running, StartError> {
+    let backend = pool
+        .get()
+        .map(|c| c.backend())
+        .map_err(|e| StartError::Runtime(format!("database pool: {e}")))?;
+    let state = web::Data::new(AppState {
+        pool,
+        settings: settings.clone(),
+        backend,
+        started: Instant::now(),
+    });
+    let tls_on = tls_config.is_some();
+    let workers = match settings.server.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let listen = settings.listen_addr();
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(1 << 20)
+                    .error_handler(json_error),
+            )
+            .wrap(Compress::default())
+            .wrap(security_headers(tls_on))
+            .wrap(from_fn(telemetry::request_log))
+            .configure(configure)
+            .default_service(web::to(no_route))
+    })
+    .workers(workers)
+    .shutdown_timeout(settings.server.shutdown_timeout);
+    let bind_err = |e: std::io::Error| {
+        StartError::Runtime(format!("server.listen: cannot listen on {listen}: {e}"))
+    };
+    let server = match tls_config {
+        Some(cfg) => server.bind_rustls_0_23(listen, cfg).map_err(bind_err)?,
+        None => server.bind(listen).map_err(bind_err)?,
+    };
+    let addr = server.addrs().first().copied().unwrap_or(listen);
+
+    let (redirect, redirect_addr) = match settings.redirect_addr().filter(|_| tls_on) {
+        Some(from) => {
+            let https_port = addr.port();
+            let r = HttpServer::new(move || {
+                App::new()
+                    .app_data(web::Data::new(https_port))
+                    .wrap(from_fn(telemetry::request_log))
+                    .default_service(web::to(redirect_to_https))
+            })
+            .workers(1)
+            .shutdown_timeout(settings.server.shutdown_timeout)
+            .bind(from)
+            .map_err(|e| {
+                StartError::Runtime(format!("tls.redirect_from: cannot listen on {from}: {e}"))
+            })?;
+            let raddr = r.addrs().first().copied().unwrap_or(from);
+            (Some(r.run()), Some(raddr))
+        }
+        None => (None, None),
+    };
+    let scheme = if tls_on { "https" } else { "http" };
+    tracing::info!(url = %format!("{scheme}://{addr}"), workers, "Rapport is listening");
+    if let Some(r) = redirect_addr {
+        tracing::info!(from = %r, "redirecting plain HTTP to HTTPS");
+    }
+    Ok(Running {
+        addr,
+        redirect_addr,
+        https: tls_on,
+        server: server.run(),
+        redirect,
+    })
+}
+
+/// Permanent redirect from plain HTTP to the same path on the HTTPS port.
+async fn redirect_to_https(req: HttpRequest, https_port: web::Data<u16>) -> HttpResponse {
+    let info = req.connection_info();
+    let host = info.host();
+    // Strip a port, keeping IPv6 brackets intact.
+    let hostname = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    };
+    let port = match **https_port {
+        443 => String::new(),
+        p => format!(":{p}"),
+    };
+    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", format!("https://{hostname}{port}{path}")))
+        .finish()
+}

@@ -1,0 +1,124 @@
+//! The command line: one file per subcommand.
+//!
+//! Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+
+mod doctor;
+mod migrate;
+mod serve;
+mod tls;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::StartError;
+use crate::config::{self, ConfigError, Loaded};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rapport",
+    version,
+    about = "Rapport: an on-premise CRM appliance in one binary",
+    long_about = "Rapport: an on-premise CRM appliance in one binary.\n\n\
+        Configuration comes from built-in defaults, then the config file \
+        (--config, else /etc/rapport/rapport.toml, else ./rapport.toml), then \
+        RAPPORT_* environment variables (RAPPORT_DATABASE__URL for database.url)."
+)]
+pub struct Cli {
+    /// Config file to read instead of /etc/rapport/rapport.toml or ./rapport.toml.
+    #[arg(long, global = true, env = "RAPPORT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web UI and API (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations, or list them with --status.
+    Migrate {
+        /// List applied and pending migrations without changing anything.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Print the effective configuration (secrets redacted) and check the installation.
+    Doctor,
+    /// TLS helpers.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
+    /// Print the version.
+    Version,
+}
+
+/// A failed command: what to print and which exit code to use.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::usage(e.0)
+    }
+}
+
+impl From<StartError> for Failure {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Config(m) => Failure::usage(m),
+            StartError::Runtime(m) => Failure::runtime(m),
+        }
+    }
+}
+
+impl From<crate::core::db::DbError> for Failure {
+    fn from(e: crate::core::db::DbError) -> Self {
+        Failure::runtime(e.to_string())
+    }
+}
+
+fn load(cli: &Cli) -> Result<Loaded, Failure> {
+    Ok(config::load(cli.config.as_deref())?)
+}
+
+/// Parse the command line, run the command, map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Serve => load(&cli).and_then(|l| serve::run(&l)),
+        Command::Migrate { status } => load(&cli).and_then(|l| migrate::run(&l, *status)),
+        Command::Doctor => load(&cli).and_then(|l| doctor::run(&l)),
+        Command::Tls(cmd) => tls::run(cmd),
+        Command::Version => {
+            println!("rapport {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

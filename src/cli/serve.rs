@@ -1,0 +1,43 @@
+//! `rapport serve`: check the configuration, open the database, migrate, listen.
+
+use std::sync::Arc;
+
+use crate::app;
+use crate::config::{Loaded, TlsMode};
+use crate::core::telemetry;
+
+use super::Failure;
+
+pub fn run(loaded: &Loaded) -> Result<(), Failure> {
+    let settings = &loaded.settings;
+    // Certificate files named in the config are checked before anything is
+    // created on disk.
+    let file_tls = match settings.tls.mode {
+        TlsMode::SelfSigned => None,
+        _ => app::load_tls(settings)?,
+    };
+    app::prepare_data_dir(settings)?;
+    let _log_guard =
+        telemetry::init_server(&settings.log, &settings.logs_dir()).map_err(Failure::runtime)?;
+    match &loaded.file {
+        Some(f) => tracing::info!(config = %f.display(), "configuration file"),
+        None => {
+            tracing::info!("no configuration file; built-in defaults and RAPPORT_* environment")
+        }
+    }
+    let tls = match settings.tls.mode {
+        TlsMode::SelfSigned => app::load_tls(settings)?,
+        _ => file_tls,
+    };
+    let pool = app::open_database(settings)?;
+    let settings = Arc::new(settings.clone());
+    actix_web::rt::System::new().block_on(async move {
+        let running = app::bind(settings, pool, tls)?;
+        running
+            .wait()
+            .await
+            .map_err(|e| Failure::runtime(format!("server stopped with an error: {e}")))?;
+        tracing::info!("Rapport stopped");
+        Ok(())
+    })
+}

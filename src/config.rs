@@ -1,0 +1,682 @@
+//! Settings: built-in defaults < config file < `RAPPORT_*` environment.
+//!
+//! Every option is declared once below, with its default and a doc comment.
+//! `config.example.toml` mirrors these defaults; a test fails when they drift.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::db::DbUrl;
+
+/// Config files looked for, in order, when `--config` is not given.
+pub const DEFAULT_CONFIG_PATHS: &[&str] = &["/etc/rapport/rapport.toml", "./rapport.toml"];
+
+/// Environment variables that start with `RAPPORT_` but are not settings.
+const NON_SETTING_ENV: &[&str] = &["RAPPORT_CONFIG", "RAPPORT_PASSPHRASE"];
+const NON_SETTING_ENV_PREFIXES: &[&str] = &["RAPPORT_TEST_", "RAPPORT_BENCH_"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Directory for the SQLite database, logs, attachments and generated
+    /// certificates. Relative paths are taken from the working directory.
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    pub server: ServerSettings,
+    pub tls: TlsSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH`, a plain file path, or `postgres://user:pass@host/db`.
+    /// Empty: the SQLite file `rapport.db` inside `data_dir`.
+    pub url: String,
+    /// Largest number of open database connections.
+    pub pool_size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port the web UI and API listen on.
+    pub listen: String,
+    /// Worker threads serving HTTP; 0 means one per CPU core.
+    pub workers: usize,
+    /// Seconds that in-flight requests get to finish at shutdown.
+    pub shutdown_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Plain HTTP (behind a reverse proxy that terminates TLS, or for trials).
+    Off,
+    /// HTTPS with the certificate and key named by `tls.cert` and `tls.key`.
+    Files,
+    /// HTTPS with a certificate Rapport generates on first start.
+    SelfSigned,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// `off`, `files` or `self-signed`.
+    pub mode: TlsMode,
+    /// PEM certificate chain. With `self-signed`, empty means `<data_dir>/tls/cert.pem`.
+    pub cert: PathBuf,
+    /// PEM private key. With `self-signed`, empty means `<data_dir>/tls/key.pem`.
+    pub key: PathBuf,
+    /// Optional plain-HTTP address (e.g. `0.0.0.0:80`) that redirects to HTTPS.
+    pub redirect_from: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// Level or filter directives, e.g. `info` or `info,rapport=debug`.
+    pub level: String,
+    /// Daily log files kept in `<data_dir>/logs/`; 0 turns file logs off.
+    pub keep: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("./rapport-data"),
+            database: DatabaseSettings::default(),
+            server: ServerSettings::default(),
+            tls: TlsSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: String::new(),
+            pool_size: 8,
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".into(),
+            workers: 0,
+            shutdown_timeout: 15,
+        }
+    }
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            mode: TlsMode::Off,
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+            redirect_from: String::new(),
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Human,
+            level: "info".into(),
+            keep: 14,
+        }
+    }
+}
+
+/// A configuration problem, always naming the key and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The settings in force plus the file they were read from (if any).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub file: Option<PathBuf>,
+}
+
+/// Which config file to read: the explicit one, else the first default that exists.
+pub fn locate(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(path) = explicit {
+        if !path.is_file() {
+            return Err(ConfigError(format!(
+                "config file {} does not exist or is not a file",
+                path.display()
+            )));
+        }
+        return Ok(Some(path.to_path_buf()));
+    }
+    Ok(DEFAULT_CONFIG_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file()))
+}
+
+/// Load settings from `file` (if any) and the process environment.
+pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let file = locate(explicit)?;
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let settings = load_from(file.as_deref(), &env)?;
+    Ok(Loaded { settings, file })
+}
+
+/// Load settings from an optional file and an explicit environment map.
+pub fn load_from(
+    file: Option<&Path>,
+    env: &HashMap<String, String>,
+) -> Result<Settings, ConfigError> {
+    let mut builder = config::Config::builder();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        // Parse once ourselves for a precise syntax error with line and column.
+        if let Err(e) = text.parse::<toml::Table>() {
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid TOML");
+            let at = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start].matches('\n').count() + 1;
+                    format!(" at line {line}")
+                })
+                .unwrap_or_default();
+            return Err(ConfigError(format!(
+                "config file {}{at}: {first}",
+                path.display()
+            )));
+        }
+        builder = builder.add_source(
+            config::File::from(path)
+                .format(config::FileFormat::Toml)
+                .required(true),
+        );
+    }
+    let mut from_env = HashMap::new();
+    for (name, value) in env {
+        if !name.starts_with("RAPPORT_")
+            || NON_SETTING_ENV.contains(&name.as_str())
+            || NON_SETTING_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+        {
+            continue;
+        }
+        from_env.insert(name.clone(), value.clone());
+    }
+    builder = builder.add_source(
+        config::Environment::with_prefix("RAPPORT")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(from_env)),
+    );
+    let cfg = builder
+        .build()
+        .map_err(|e| ConfigError(format!("configuration: {e}")))?;
+
+    check_unknown_keys(&cfg)?;
+    let settings: Settings = cfg
+        .clone()
+        .try_deserialize()
+        .map_err(|e| ConfigError(describe_config_error(&cfg, e)))?;
+    settings.validate(&|key| origin_of(&cfg, key))?;
+    Ok(settings)
+}
+
+/// Dotted names of every known leaf key (`database.url`, `log.keep`, …).
+pub fn known_keys() -> BTreeSet<String> {
+    let value = toml::Value::try_from(Settings::default()).unwrap_or(toml::Value::Boolean(false));
+    let mut keys = BTreeSet::new();
+    collect_keys(&value, "", &mut keys);
+    keys
+}
+
+fn collect_keys(value: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
+    if let toml::Value::Table(table) = value {
+        for (k, v) in table {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if v.is_table() {
+                collect_keys(v, &key, out);
+            } else {
+                out.insert(key);
+            }
+        }
+    }
+}
+
+fn check_unknown_keys(cfg: &config::Config) -> Result<(), ConfigError> {
+    let known = known_keys();
+    let sections: BTreeSet<String> = known
+        .iter()
+        .filter_map(|k| k.split_once('.').map(|(s, _)| s.to_string()))
+        .collect();
+    let table = cfg
+        .cache
+        .clone()
+        .into_table()
+        .map_err(|e| ConfigError(format!("configuration: {e}")))?;
+    let mut present = Vec::new();
+    for (key, value) in table {
+        flatten(&key, &value, &mut present);
+    }
+    for (key, origin) in present {
+        let top = key.split('.').next().unwrap_or("");
+        if known.contains(&key) {
+            continue;
+        }
+        // A leaf that is really a known section given a scalar value.
+        let what = if sections.contains(&key) {
+            "must be a table (section), not a value"
+        } else if !sections.contains(top) && key.contains('.') {
+            "unknown section"
+        } else {
+            "unknown key"
+        };
+        return Err(ConfigError(format!(
+            "{what} `{key}` in {}{}",
+            origin.unwrap_or_else(|| "configuration".into()),
+            suggestion(&key, &known)
+        )));
+    }
+    Ok(())
+}
+
+fn flatten(prefix: &str, value: &config::Value, out: &mut Vec<(String, Option<String>)>) {
+    match value.clone().into_table() {
+        Ok(table) if !table.is_empty() => {
+            for (k, v) in table {
+                flatten(&format!("{prefix}.{k}"), &v, out);
+            }
+        }
+        _ => out.push((
+            prefix.to_string(),
+            value.origin().map(|o| describe_origin(o, prefix)),
+        )),
+    }
+}
+
+fn describe_origin(origin: &str, key: &str) -> String {
+    if origin.contains("environment") {
+        format!(
+            "the environment variable RAPPORT_{}",
+            key.replace('.', "__").to_uppercase()
+        )
+    } else {
+        origin.to_string()
+    }
+}
+
+fn suggestion(key: &str, known: &BTreeSet<String>) -> String {
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    let close: Vec<&String> = known
+        .iter()
+        .filter(|k| {
+            let kl = k.rsplit('.').next().unwrap_or(k);
+            kl == leaf || edit_distance(kl, leaf) <= 2
+        })
+        .collect();
+    match close.first() {
+        Some(k) => format!(" (did you mean `{k}`?)"),
+        None => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn origin_of(cfg: &config::Config, key: &str) -> String {
+    let mut value = &cfg.cache;
+    for part in key.split('.') {
+        match &value.kind {
+            config::ValueKind::Table(map) => match map.get(part) {
+                Some(v) => value = v,
+                None => return "the built-in default".into(),
+            },
+            _ => return "the built-in default".into(),
+        }
+    }
+    value
+        .origin()
+        .map(|o| describe_origin(o, key))
+        .unwrap_or_else(|| "the built-in default".into())
+}
+
+fn describe_config_error(cfg: &config::Config, err: config::ConfigError) -> String {
+    match &err {
+        config::ConfigError::Type {
+            key: Some(key),
+            unexpected,
+            expected,
+            ..
+        } => format!(
+            "invalid value for `{key}` in {}: expected {expected}, found {unexpected}",
+            origin_of(cfg, key)
+        ),
+        _ => {
+            // serde messages for enums carry no key; find which enum key is bad.
+            let msg = err.to_string();
+            for key in ["tls.mode", "log.format"] {
+                if let Ok(v) = cfg.get::<String>(key) {
+                    let ok = match key {
+                        "tls.mode" => ["off", "files", "self-signed"].contains(&v.as_str()),
+                        _ => ["human", "json"].contains(&v.as_str()),
+                    };
+                    if !ok {
+                        let allowed = if key == "tls.mode" {
+                            "`off`, `files` or `self-signed`"
+                        } else {
+                            "`human` or `json`"
+                        };
+                        return format!(
+                            "invalid value for `{key}` in {}: `{v}`; expected {allowed}",
+                            origin_of(cfg, key)
+                        );
+                    }
+                }
+            }
+            format!("invalid configuration: {msg}")
+        }
+    }
+}
+
+impl Settings {
+    /// Check values that types alone cannot; `origin` names where a key came from.
+    pub fn validate(&self, origin: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+        let bad = |key: &str, msg: String| {
+            Err(ConfigError(format!(
+                "invalid value for `{key}` in {}: {msg}",
+                origin(key)
+            )))
+        };
+        if self.data_dir.as_os_str().is_empty() {
+            return bad("data_dir", "must not be empty".into());
+        }
+        if let Err(e) = self.database_url() {
+            return bad("database.url", e);
+        }
+        if self.database.pool_size == 0 || self.database.pool_size > 500 {
+            return bad(
+                "database.pool_size",
+                format!("{} is out of range 1..=500", self.database.pool_size),
+            );
+        }
+        if let Err(e) = parse_addr(&self.server.listen) {
+            return bad("server.listen", e);
+        }
+        if self.server.workers > 256 {
+            return bad(
+                "server.workers",
+                format!("{} is out of range 0..=256", self.server.workers),
+            );
+        }
+        if self.tls.mode == TlsMode::Files {
+            if self.tls.cert.as_os_str().is_empty() {
+                return bad(
+                    "tls.cert",
+                    "required when tls.mode = \"files\" (path to a PEM certificate)".into(),
+                );
+            }
+            if self.tls.key.as_os_str().is_empty() {
+                return bad(
+                    "tls.key",
+                    "required when tls.mode = \"files\" (path to a PEM private key)".into(),
+                );
+            }
+        }
+        if !self.tls.redirect_from.is_empty() {
+            if self.tls.mode == TlsMode::Off {
+                return bad(
+                    "tls.redirect_from",
+                    "only makes sense with tls.mode = \"files\" or \"self-signed\"".into(),
+                );
+            }
+            if let Err(e) = parse_addr(&self.tls.redirect_from) {
+                return bad("tls.redirect_from", e);
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
+            return bad("log.level", format!("`{}`: {e}", self.log.level));
+        }
+        Ok(())
+    }
+
+    /// The database to use: `database.url`, or SQLite inside `data_dir`.
+    pub fn database_url(&self) -> Result<DbUrl, String> {
+        if self.database.url.trim().is_empty() {
+            Ok(DbUrl::Sqlite(self.data_dir.join("rapport.db")))
+        } else {
+            DbUrl::parse(self.database.url.trim())
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        parse_addr(&self.server.listen).unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        if self.tls.redirect_from.is_empty() {
+            None
+        } else {
+            parse_addr(&self.tls.redirect_from).ok()
+        }
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+
+    /// The settings as TOML, with the database password replaced by `****`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut copy = self.clone();
+        copy.database.url = redact_url(&copy.database.url);
+        toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>().map_err(|_| {
+        format!("`{s}` is not an address with a port, e.g. \"127.0.0.1:8080\" or \"[::]:443\"")
+    })
+}
+
+/// Replace the password in a `scheme://user:password@host` URL.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:****{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &rest[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        use std::io::Write;
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_without_file_or_env() {
+        let s = load_from(None, &env(&[])).unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.server.listen, "127.0.0.1:8080");
+        assert_eq!(
+            s.database_url().unwrap(),
+            DbUrl::Sqlite(PathBuf::from("./rapport-data/rapport.db"))
+        );
+    }
+
+    #[test]
+    fn example_file_matches_defaults_and_names_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let s = load_from(Some(&path), &env(&[])).unwrap();
+        assert_eq!(
+            s,
+            Settings::default(),
+            "config.example.toml drifted from the defaults"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        let mut in_file = BTreeSet::new();
+        collect_keys(&toml::Value::Table(table), "", &mut in_file);
+        assert_eq!(
+            in_file,
+            known_keys(),
+            "config.example.toml must document every key"
+        );
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_default() {
+        let f = write("[server]\nlisten = \"0.0.0.0:9000\"\n[database]\npool_size = 3\n");
+        let s = load_from(
+            Some(f.path()),
+            &env(&[
+                ("RAPPORT_DATABASE__POOL_SIZE", "5"),
+                ("RAPPORT_TLS__MODE", "self-signed"),
+                ("RAPPORT_TEST_POSTGRES_URL", "postgres://ignored"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.listen, "0.0.0.0:9000");
+        assert_eq!(s.database.pool_size, 5);
+        assert_eq!(s.tls.mode, TlsMode::SelfSigned);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let f = write("[database]\nurll = \"x\"\n");
+        let e = load_from(Some(f.path()), &env(&[])).unwrap_err().0;
+        assert!(e.contains("`database.urll`"), "{e}");
+        assert!(e.contains(&f.path().display().to_string()), "{e}");
+        assert!(e.contains("did you mean `database.url`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_env_key_is_named() {
+        let e = load_from(None, &env(&[("RAPPORT_SERVER__LISTN", "x")]))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("`server.listn`") && e.contains("RAPPORT_SERVER__LISTN"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_key_and_origin() {
+        let f = write("[database]\npool_size = \"many\"\n");
+        let e = load_from(Some(f.path()), &env(&[])).unwrap_err().0;
+        assert!(e.contains("`database.pool_size`"), "{e}");
+
+        let f = write("[tls]\nmode = \"sometimes\"\n");
+        let e = load_from(Some(f.path()), &env(&[])).unwrap_err().0;
+        assert!(e.contains("`tls.mode`") && e.contains("self-signed"), "{e}");
+
+        let e = load_from(None, &env(&[("RAPPORT_SERVER__LISTEN", "localhost")]))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("`server.listen`") && e.contains("RAPPORT_SERVER__LISTEN"),
+            "{e}"
+        );
+
+        let e = load_from(None, &env(&[("RAPPORT_DATABASE__URL", "mysql://x/y")]))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("`database.url`") && e.contains("mysql"), "{e}");
+
+        let f = write("[tls]\nmode = \"files\"\n");
+        let e = load_from(Some(f.path()), &env(&[])).unwrap_err().0;
+        assert!(e.contains("`tls.cert`"), "{e}");
+    }
+
+    #[test]
+    fn toml_syntax_error_names_file_and_line() {
+        let f = write("[server]\nlisten = \"127.0.0.1:80\"\nworkers = = 2\n");
+        let e = load_from(Some(f.path()), &env(&[])).unwrap_err().0;
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn redacts_password() {
+        assert_eq!(
+            redact_url("postgres://rapport:s3cret@db.lan:5432/crm"),
+            "postgres://rapport:****@db.lan:5432/crm"
+        );
+        assert_eq!(redact_url("postgres://db.lan/crm"), "postgres://db.lan/crm");
+    }
+}

@@ -1,0 +1,136 @@
+//! One error type for handlers; renders as JSON `{error, message, field}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Invalid {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Details are logged; the client sees only a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl AppError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        AppError::Invalid {
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::NotFound(_) => "not_found",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Conflict(_) => "conflict",
+            AppError::Invalid { .. } => "invalid",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            AppError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                "internal error; the server log has the details under this request's X-Request-Id"
+                    .to_string()
+            }
+            other => other.to_string(),
+        };
+        let field = match self {
+            AppError::Invalid { field, .. } => field.as_deref(),
+            _ => None,
+        };
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            error: self.code(),
+            message,
+            field,
+        })
+    }
+}
+
+impl From<crate::core::db::DbError> for AppError {
+    fn from(e: crate::core::db::DbError) -> Self {
+        use crate::core::db::DbError;
+        match e {
+            DbError::Query(diesel::result::Error::NotFound) => {
+                AppError::NotFound("record not found".into())
+            }
+            DbError::Connect { .. } | DbError::Pool(_) => AppError::Unavailable(e.to_string()),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        crate::core::db::DbError::Query(e).into()
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        AppError::Unavailable(format!("database pool: {e}"))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for AppError {
+    fn from(e: std::io::Error) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+/// The JSON 404 for any path no route serves.
+pub async fn no_route(req: actix_web::HttpRequest) -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}

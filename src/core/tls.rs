@@ -1,0 +1,175 @@
+//! HTTPS: loading PEM files into a rustls server config (TLS 1.2 and 1.3
+//! only, ring provider) and generating self-signed certificates.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use ring::rand::SecureRandom;
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// `n` random bytes as lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    // SystemRandom only fails if the OS has no entropy source at all.
+    if ring::rand::SystemRandom::new().fill(&mut buf).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        buf.iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = (t >> ((i % 16) * 8)) as u8);
+    }
+    hex(&buf)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of a DER certificate as `AB:CD:…`, as browsers show it.
+pub fn fingerprint(cert_der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert_der);
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn read(path: &Path, key: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))
+}
+
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = read(path, "tls.cert")?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("tls.cert: {} is not a valid PEM file: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "tls.cert: {} contains no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let pem = read(path, "tls.key")?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+        format!(
+            "tls.key: {} holds no usable PEM private key (PKCS#8, PKCS#1 or SEC1): {e}",
+            path.display()
+        )
+    })
+}
+
+/// Build the rustls config from a certificate chain and key file; checks that
+/// the key belongs to the certificate.
+pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
+    let certs = load_certs(cert)?;
+    let key_der = load_key(key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => format!(
+                "tls.key {} does not match the certificate in tls.cert {}",
+                key.display(),
+                cert.display()
+            ),
+            other => format!(
+                "tls.cert/tls.key ({}, {}): {other}",
+                cert.display(),
+                key.display()
+            ),
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A freshly generated certificate and key, PEM encoded.
+pub struct SelfSigned {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub fingerprint: String,
+}
+
+/// Generate a self-signed certificate for DNS names and IP addresses.
+pub fn generate_self_signed(hosts: &[String]) -> Result<SelfSigned, String> {
+    if hosts.is_empty() {
+        return Err("at least one --host (DNS name or IP address) is needed".into());
+    }
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
+        .map_err(|e| format!("certificate parameters: {e}"))?;
+    for host in hosts {
+        let host = host.trim();
+        let san =
+            match host.parse::<IpAddr>() {
+                Ok(ip) => rcgen::SanType::IpAddress(ip),
+                Err(_) => rcgen::SanType::DnsName(host.to_string().try_into().map_err(|e| {
+                    format!("`{host}` is neither an IP address nor a DNS name: {e}")
+                })?),
+            };
+        params.subject_alt_names.push(san);
+    }
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, hosts[0].trim());
+    dn.push(rcgen::DnType::OrganizationName, "Rapport self-signed");
+    params.distinguished_name = dn;
+    // Valid from the start of last year (clock skew) for ten years.
+    let year = chrono::Datelike::year(&chrono::Utc::now());
+    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
+    let key = rcgen::KeyPair::generate().map_err(|e| format!("key generation: {e}"))?;
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| format!("certificate signing: {e}"))?;
+    Ok(SelfSigned {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        fingerprint: fingerprint(cert.der()),
+    })
+}
+
+/// Write the certificate (0644) and the key (0600), each atomically.
+pub fn write_pair(cert: &Path, key: &Path, pair: &SelfSigned) -> Result<(), String> {
+    for path in [cert, key] {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+    }
+    write_file(key, pair.key_pem.as_bytes(), 0o600)?;
+    write_file(cert, pair.cert_pem.as_bytes(), 0o644)
+}
+
+fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(fail)?;
+    f.write_all(data).map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+/// Fingerprint of the first certificate in a PEM file.
+pub fn file_fingerprint(cert: &Path) -> Result<String, String> {
+    Ok(fingerprint(load_certs(cert)?[0].as_ref()))
+}

@@ -1,0 +1,6 @@
+//! Rapport: an on-premise CRM appliance in one binary.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod core;
