@@ -140,11 +140,10 @@ fn self_signed_paths(settings: &Settings) -> (PathBuf, PathBuf) {
 
 fn self_signed_hosts(settings: &Settings) -> Vec<String> {
     let mut hosts = vec!["localhost".to_string()];
-    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let name = name.trim();
-        if !name.is_empty() && name != "localhost" {
-            hosts.push(name.to_string());
-        }
+    let uname = rustix::system::uname();
+    let name = uname.nodename().to_string_lossy();
+    if !name.is_empty() && name != "localhost" {
+        hosts.push(name.into_owned());
     }
     hosts.push("127.0.0.1".into());
     hosts.push("::1".into());

@@ -87,8 +87,15 @@ pub fn init_cli() {
 pub struct RequestId(pub String);
 
 impl RequestId {
+    /// A random per-process prefix plus a counter: unique without a system
+    /// call per request.
     pub fn new() -> Self {
-        RequestId(crate::core::tls::random_hex(8))
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static PREFIX: OnceLock<String> = OnceLock::new();
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let prefix = PREFIX.get_or_init(|| crate::core::tls::random_hex(4));
+        RequestId(format!("{prefix}{:08x}", NEXT.fetch_add(1, Ordering::Relaxed)))
     }
 }
 

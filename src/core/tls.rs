@@ -116,7 +116,12 @@ pub fn generate_self_signed(hosts: &[String]) -> Result<SelfSigned, String> {
         let san =
             match host.parse::<IpAddr>() {
                 Ok(ip) => rcgen::SanType::IpAddress(ip),
-                Err(_) => rcgen::SanType::DnsName(host.to_string().try_into().map_err(|e| {
+                Err(_) if !is_dns_name(host) => {
+                return Err(format!(
+                    "`{host}` is neither an IP address nor a DNS name (letters, digits, '-' and '.')"
+                ));
+            }
+            Err(_) => rcgen::SanType::DnsName(host.to_string().try_into().map_err(|e| {
                     format!("`{host}` is neither an IP address nor a DNS name: {e}")
                 })?),
             };
@@ -139,6 +144,21 @@ pub fn generate_self_signed(hosts: &[String]) -> Result<SelfSigned, String> {
         key_pem: key.serialize_pem(),
         fingerprint: fingerprint(cert.der()),
     })
+}
+
+/// A DNS name as certificates carry it: dot-separated labels of letters,
+/// digits and '-', optionally a leading `*.` wildcard.
+fn is_dns_name(host: &str) -> bool {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 /// Write the certificate (0644) and the key (0600), each atomically.

@@ -1,0 +1,303 @@
+//! The `rapport` binary as an administrator runs it: exit codes, one clear
+//! line per mistake, nothing half-created, graceful stop.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rapport");
+
+fn rapport(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run rapport")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Asserts the exit code and that stderr is one `error:` line containing every `needle`.
+fn assert_fails(o: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "one clear error line expected, got: {err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "`{n}` missing from: {}", lines[0]);
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn help_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["doctor", "--help"],
+        &["tls", "self-signed", "--help"],
+        &["version", "--help"],
+    ] {
+        let o = rapport(dir.path(), args, &[]);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).contains("Usage"), "{args:?}");
+    }
+    let o = rapport(dir.path(), &["version"], &[]);
+    assert_eq!(stdout(&o).trim(), format!("rapport {}", env!("CARGO_PKG_VERSION")));
+    let o = rapport(dir.path(), &["frobnicate"], &[]);
+    assert_eq!(o.status.code(), Some(2), "usage error exits 2");
+}
+
+#[test]
+fn configuration_mistakes_exit_2_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("typo.toml"), "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n").unwrap();
+    std::fs::write(d.join("syntax.toml"), "[server\nlisten = 1\n").unwrap();
+    std::fs::write(d.join("type.toml"), "[database]\npool_size = \"lots\"\n").unwrap();
+    let before = entries(d);
+
+    let o = rapport(d, &["--config", "typo.toml", "serve"], &[]);
+    assert_fails(&o, 2, &["server.lisen", "typo.toml", "server.listen"]);
+    let o = rapport(d, &["--config", "syntax.toml", "serve"], &[]);
+    assert_fails(&o, 2, &["syntax.toml", "line 1"]);
+    let o = rapport(d, &["--config", "type.toml", "serve"], &[]);
+    assert_fails(&o, 2, &["database.pool_size", "type.toml"]);
+    let o = rapport(d, &["--config", "absent.toml", "serve"], &[]);
+    assert_fails(&o, 2, &["absent.toml"]);
+    let o = rapport(d, &["serve"], &[("RAPPORT_DATABASE__URL", "postgress://rapport:pw@db/crm")]);
+    assert_fails(&o, 2, &["database.url", "postgress", "RAPPORT_DATABASE__URL"]);
+    assert!(!stderr(&o).contains("pw@"), "password leaked: {}", stderr(&o));
+    let o = rapport(d, &["serve"], &[("RAPPORT_TLS__MODE", "files")]);
+    assert_fails(&o, 2, &["tls.cert"]);
+    let o = rapport(
+        d,
+        &["serve"],
+        &[
+            ("RAPPORT_TLS__MODE", "files"),
+            ("RAPPORT_TLS__CERT", "missing-cert.pem"),
+            ("RAPPORT_TLS__KEY", "missing-key.pem"),
+        ],
+    );
+    assert_fails(&o, 2, &["tls.cert", "missing-cert.pem"]);
+
+    assert_eq!(entries(d), before, "a failed start must not leave files behind");
+}
+
+#[test]
+fn mismatched_tls_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = rapport(d, &["tls", "self-signed", "--host", "a.lan", "--out", "a"], &[]);
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    let b = rapport(d, &["tls", "self-signed", "--host", "b.lan", "--out", "b"], &[]);
+    assert_eq!(b.status.code(), Some(0));
+    let o = rapport(
+        d,
+        &["serve"],
+        &[
+            ("RAPPORT_TLS__MODE", "files"),
+            ("RAPPORT_TLS__CERT", "a/cert.pem"),
+            ("RAPPORT_TLS__KEY", "b/key.pem"),
+        ],
+    );
+    assert_fails(&o, 2, &["does not match", "b/key.pem", "a/cert.pem"]);
+    std::fs::write(d.join("junk.pem"), "not a certificate").unwrap();
+    let o = rapport(
+        d,
+        &["serve"],
+        &[
+            ("RAPPORT_TLS__MODE", "files"),
+            ("RAPPORT_TLS__CERT", "junk.pem"),
+            ("RAPPORT_TLS__KEY", "b/key.pem"),
+        ],
+    );
+    assert_fails(&o, 2, &["tls.cert", "junk.pem"]);
+}
+
+#[test]
+fn tls_self_signed_writes_private_key_and_refuses_to_overwrite() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let args = ["tls", "self-signed", "--host", "crm.example.lan", "--host", "192.168.1.20", "--out", "certs"];
+    let o = rapport(d, &args, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("SHA-256"));
+    let mode = std::fs::metadata(d.join("certs/key.pem")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let fp = rapport::core::tls::file_fingerprint(&d.join("certs/cert.pem")).unwrap();
+    assert!(stdout(&o).contains(&fp));
+
+    let o = rapport(d, &args, &[]);
+    assert_fails(&o, 2, &["already exists", "--force"]);
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert_eq!(rapport(d, &forced, &[]).status.code(), Some(0));
+    let o = rapport(d, &["tls", "self-signed", "--host", "bad host!", "--out", "x"], &[]);
+    assert_fails(&o, 2, &["bad host!"]);
+}
+
+#[test]
+fn runtime_failures_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Postgres that is not there: a quick, one-line error.
+    let o = rapport(d, &["migrate"], &[("RAPPORT_DATABASE__URL", "postgres://rapport:pw@127.0.0.1:1/crm")]);
+    assert_fails(&o, 1, &["cannot connect", "127.0.0.1", "****"]);
+    // A data dir that cannot be created.
+    std::fs::write(d.join("a-file"), "").unwrap();
+    let o = rapport(d, &["serve"], &[("RAPPORT_DATA_DIR", "a-file/data")]);
+    assert_fails(&o, 1, &["data_dir", "a-file/data"]);
+    // A port that is taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let o = rapport(
+        d,
+        &["serve"],
+        &[("RAPPORT_SERVER__LISTEN", &addr), ("RAPPORT_LOG__KEEP", "0")],
+    );
+    assert_fails(&o, 1, &["server.listen", &addr]);
+}
+
+#[test]
+fn migrate_status_then_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = rapport(d, &["migrate", "--status"], &[]);
+    assert_fails(&o, 1, &["does not exist yet"]);
+    assert!(!d.join("rapport-data/rapport.db").exists());
+    let o = rapport(d, &["migrate"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("applied"));
+    let o = rapport(d, &["migrate", "--status"], &[]);
+    let out = stdout(&o);
+    assert!(out.contains("applied") && !out.contains("pending"), "{out}");
+    let o = rapport(d, &["migrate"], &[]);
+    assert!(stdout(&o).contains("up to date"));
+}
+
+#[test]
+fn doctor_reports_and_redacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(rapport(d, &["migrate"], &[]).status.code(), Some(0));
+    let o = rapport(d, &["doctor"], &[]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    for needle in ["listen = \"127.0.0.1:8080\"", "ok    database reachable", "ok    migrations current", "GiB free"] {
+        assert!(out.contains(needle), "`{needle}` missing:\n{out}");
+    }
+    let o = rapport(d, &["doctor"], &[("RAPPORT_DATABASE__URL", "postgres://rapport:s3cret@127.0.0.1:1/crm")]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!out.contains("s3cret") && out.contains("rapport:****@"), "{out}");
+    assert!(out.contains("FAIL  cannot connect"), "{out}");
+}
+
+struct Serve {
+    child: Child,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_ready(url: &str) -> common::Response {
+    let agent = common::agent(None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = agent.get(url).call() {
+            let r = common::Response::from(Ok(r));
+            if r.status == 200 {
+                return r;
+            }
+        }
+        assert!(Instant::now() < deadline, "server not ready at {url}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn serve_until_sigterm(backend: common::Backend) {
+    let db = common::TestDb::new(&backend);
+    let d = db.dir.path();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(BIN)
+        .current_dir(d)
+        .arg("serve")
+        .env("RAPPORT_SERVER__LISTEN", &listen)
+        .env("RAPPORT_DATABASE__URL", &db.url)
+        .env("RAPPORT_LOG__FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut serve = Serve { child };
+    let ready = wait_ready(&format!("http://{listen}/readyz"));
+    let request_id = ready.header("x-request-id").unwrap().to_string();
+
+    let pid = serve.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = serve.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+
+    let mut err = String::new();
+    use std::io::Read;
+    serve.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let logs_dir = d.join("rapport-data/logs");
+    let files = entries(&logs_dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file_log = std::fs::read_to_string(logs_dir.join(&files[0])).unwrap();
+    for log in [&err, &file_log] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(&request_id))
+            .unwrap_or_else(|| panic!("request {request_id} not logged:\n{log}"));
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["path"], "/readyz");
+        assert_eq!(v["status"], 200);
+        assert!(v["duration_ms"].is_number());
+    }
+}
+
+both_backends!(serve_until_sigterm);

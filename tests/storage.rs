@@ -1,0 +1,196 @@
+//! Storage on both backends: migrations up → down → up, both trees alike,
+//! schema.rs matches what the migrations build.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Backend, TestDb};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use rapport::core::db::{self, DbConn, DbUrl, migrations};
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// Tables (and their columns) in the connected database, without diesel's own.
+fn tables_in_db(conn: &mut DbConn) -> Vec<(String, BTreeSet<String>)> {
+    let tables: Vec<Name> = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name <> '__diesel_schema_migrations' ORDER BY name",
+        )
+        .load(c),
+        DbConn::Pg(c) => diesel::sql_query(
+            "SELECT table_name AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name <> '__diesel_schema_migrations' \
+             ORDER BY table_name",
+        )
+        .load(c),
+    }
+    .unwrap();
+    tables
+        .into_iter()
+        .map(|t| {
+            let cols: Vec<Name> = match conn {
+                DbConn::Sqlite(c) => diesel::sql_query(format!(
+                    "SELECT name FROM pragma_table_info('{}')",
+                    t.name
+                ))
+                .load(c),
+                DbConn::Pg(c) => diesel::sql_query(format!(
+                    "SELECT column_name AS name FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = '{}'",
+                    t.name
+                ))
+                .load(c),
+            }
+            .unwrap();
+            (t.name, cols.into_iter().map(|c| c.name).collect())
+        })
+        .collect()
+}
+
+/// What schema.rs declares, read from the SQL diesel generates for each table.
+fn tables_in_schema() -> Vec<(String, BTreeSet<String>)> {
+    use rapport::core::db::schema::*;
+    fn columns<Q: diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>>(
+        name: &str,
+        q: Q,
+    ) -> (String, BTreeSet<String>) {
+        let sql = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&q).to_string();
+        let list = sql
+            .trim_start_matches("SELECT ")
+            .split(" FROM ")
+            .next()
+            .unwrap();
+        let cols = list
+            .split(", ")
+            .map(|c| c.rsplit('.').next().unwrap().trim_matches('`').to_string())
+            .collect();
+        (name.to_string(), cols)
+    }
+    let mut v = vec![columns(
+        "settings",
+        settings::table.select(settings::all_columns),
+    )];
+    v.sort();
+    v
+}
+
+fn migrations_up_down_up_match_schema(backend: Backend) {
+    let db = TestDb::new(&backend);
+    let mut conn = db.connect();
+    let all = migrations::status(&mut conn).unwrap();
+    assert!(!all.is_empty() && all.iter().all(|m| !m.applied));
+
+    let applied = migrations::run_pending(&mut conn).unwrap();
+    assert_eq!(applied.len(), all.len());
+    assert_eq!(applied.last().unwrap(), &migrations::latest_known());
+    assert_eq!(migrations::pending_count(&mut conn).unwrap(), 0);
+    assert_eq!(tables_in_db(&mut conn), tables_in_schema());
+
+    let reverted = migrations::revert_all(&mut conn).unwrap();
+    assert_eq!(reverted, all.len());
+    assert!(tables_in_db(&mut conn).is_empty(), "down.sql leaves tables behind");
+
+    migrations::run_pending(&mut conn).unwrap();
+    assert_eq!(tables_in_db(&mut conn), tables_in_schema());
+    assert!(migrations::run_pending(&mut conn).unwrap().is_empty());
+}
+
+fn pool_gives_working_connections(backend: Backend) {
+    let db = TestDb::new(&backend);
+    let pool = db.migrated_pool();
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let mut c = pool.get().unwrap();
+                rapport::core::settings::set(&mut c, &format!("k{i}"), "客户").unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut c = pool.get().unwrap();
+    for i in 0..4 {
+        assert_eq!(
+            rapport::core::settings::get(&mut c, &format!("k{i}")).unwrap().as_deref(),
+            Some("客户")
+        );
+    }
+}
+
+both_backends!(migrations_up_down_up_match_schema, pool_gives_working_connections);
+
+#[test]
+fn both_migration_trees_have_the_same_names() {
+    let (sqlite, postgres) = migrations::tree_names().unwrap();
+    assert_eq!(sqlite, postgres);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for tree in ["sqlite", "postgres"] {
+        for name in &sqlite {
+            for file in ["up.sql", "down.sql"] {
+                assert!(root.join(tree).join(name).join(file).is_file(), "{tree}/{name}/{file}");
+            }
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Pragma {
+    #[diesel(sql_type = Text)]
+    v: String,
+}
+
+#[test]
+fn sqlite_connections_have_wal_foreign_keys_and_busy_timeout() {
+    let db = TestDb::new(&Backend::Sqlite);
+    let pool = db.migrated_pool();
+    let mut conn = pool.get().unwrap();
+    let DbConn::Sqlite(c) = &mut *conn else {
+        panic!("sqlite expected")
+    };
+    let q = |c: &mut diesel::SqliteConnection, sql: &str| {
+        diesel::sql_query(sql).get_result::<Pragma>(c).unwrap().v
+    };
+    assert_eq!(q(c, "SELECT CAST(journal_mode AS TEXT) AS v FROM pragma_journal_mode"), "wal");
+    assert_eq!(q(c, "SELECT CAST(foreign_keys AS TEXT) AS v FROM pragma_foreign_keys"), "1");
+    assert_eq!(q(c, "SELECT CAST(timeout AS TEXT) AS v FROM pragma_busy_timeout"), "5000");
+    // synchronous: 1 = NORMAL
+    assert_eq!(q(c, "SELECT CAST(synchronous AS TEXT) AS v FROM pragma_synchronous"), "1");
+}
+
+#[test]
+fn mistyped_urls_never_create_a_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in ["postgress://u@localhost/db", "postgres:/localhost/db", "mysql://x/y"] {
+        assert!(DbUrl::parse(url).is_err(), "{url}");
+    }
+    // A SQLite path in a missing directory is an error, not a crash.
+    let err = db::open_pool(&DbUrl::Sqlite(dir.path().join("missing/x.db")), 1)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn unreachable_postgres_is_a_quick_clear_error() {
+    let started = std::time::Instant::now();
+    let err = db::open_pool(
+        &DbUrl::parse("postgres://postgres@127.0.0.1:1/rapport").unwrap(),
+        2,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("127.0.0.1") && err.contains("refused"), "{err}");
+    assert!(!err.contains('\n'));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
