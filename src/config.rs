@@ -244,12 +244,12 @@ pub fn load_from(
         .build()
         .map_err(|e| ConfigError(format!("configuration: {e}")))?;
 
-    check_unknown_keys(&cfg)?;
+    check_unknown_keys(&cfg, file)?;
     let settings: Settings = cfg
         .clone()
         .try_deserialize()
-        .map_err(|e| ConfigError(describe_config_error(&cfg, e)))?;
-    settings.validate(&|key| origin_of(&cfg, key))?;
+        .map_err(|e| ConfigError(describe_config_error(&cfg, file, e)))?;
+    settings.validate(&|key| origin_of(&cfg, file, key))?;
     Ok(settings)
 }
 
@@ -278,7 +278,7 @@ fn collect_keys(value: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
     }
 }
 
-fn check_unknown_keys(cfg: &config::Config) -> Result<(), ConfigError> {
+fn check_unknown_keys(cfg: &config::Config, file: Option<&Path>) -> Result<(), ConfigError> {
     let known = known_keys();
     let sections: BTreeSet<String> = known
         .iter()
@@ -291,7 +291,7 @@ fn check_unknown_keys(cfg: &config::Config) -> Result<(), ConfigError> {
         .map_err(|e| ConfigError(format!("configuration: {e}")))?;
     let mut present = Vec::new();
     for (key, value) in table {
-        flatten(&key, &value, &mut present);
+        flatten(&key, &value, file, &mut present);
     }
     for (key, origin) in present {
         let top = key.split('.').next().unwrap_or("");
@@ -315,28 +315,35 @@ fn check_unknown_keys(cfg: &config::Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn flatten(prefix: &str, value: &config::Value, out: &mut Vec<(String, Option<String>)>) {
+fn flatten(
+    prefix: &str,
+    value: &config::Value,
+    file: Option<&Path>,
+    out: &mut Vec<(String, Option<String>)>,
+) {
     match value.clone().into_table() {
         Ok(table) if !table.is_empty() => {
             for (k, v) in table {
-                flatten(&format!("{prefix}.{k}"), &v, out);
+                flatten(&format!("{prefix}.{k}"), &v, file, out);
             }
         }
         _ => out.push((
             prefix.to_string(),
-            value.origin().map(|o| describe_origin(o, prefix)),
+            value.origin().map(|o| describe_origin(o, file, prefix)),
         )),
     }
 }
 
-fn describe_origin(origin: &str, key: &str) -> String {
+/// The config crate names a file relative to the working directory; use the
+/// path as the user gave it instead.
+fn describe_origin(origin: &str, file: Option<&Path>, key: &str) -> String {
     if origin.contains("environment") {
         format!(
             "the environment variable RAPPORT_{}",
             key.replace('.', "__").to_uppercase()
         )
     } else {
-        origin.to_string()
+        file.map_or_else(|| origin.to_string(), |f| f.display().to_string())
     }
 }
 
@@ -369,7 +376,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn origin_of(cfg: &config::Config, key: &str) -> String {
+fn origin_of(cfg: &config::Config, file: Option<&Path>, key: &str) -> String {
     let mut value = &cfg.cache;
     for part in key.split('.') {
         match &value.kind {
@@ -382,11 +389,15 @@ fn origin_of(cfg: &config::Config, key: &str) -> String {
     }
     value
         .origin()
-        .map(|o| describe_origin(o, key))
+        .map(|o| describe_origin(o, file, key))
         .unwrap_or_else(|| "the built-in default".into())
 }
 
-fn describe_config_error(cfg: &config::Config, err: config::ConfigError) -> String {
+fn describe_config_error(
+    cfg: &config::Config,
+    file: Option<&Path>,
+    err: config::ConfigError,
+) -> String {
     match &err {
         config::ConfigError::Type {
             key: Some(key),
@@ -395,7 +406,7 @@ fn describe_config_error(cfg: &config::Config, err: config::ConfigError) -> Stri
             ..
         } => format!(
             "invalid value for `{key}` in {}: expected {expected}, found {unexpected}",
-            origin_of(cfg, key)
+            origin_of(cfg, file, key)
         ),
         _ => {
             // serde messages for enums carry no key; find which enum key is bad.
@@ -414,7 +425,7 @@ fn describe_config_error(cfg: &config::Config, err: config::ConfigError) -> Stri
                         };
                         return format!(
                             "invalid value for `{key}` in {}: `{v}`; expected {allowed}",
-                            origin_of(cfg, key)
+                            origin_of(cfg, file, key)
                         );
                     }
                 }
