@@ -90,6 +90,8 @@ pub fn open_database(settings: &Settings) -> Result<Pool, StartError> {
         tracing::info!(migration = %name, "applied migration");
     }
     let id = kv::instance_id(&mut conn).map_err(|e| StartError::Runtime(e.to_string()))?;
+    crate::core::org::roles::ensure_builtin(&mut conn)
+        .map_err(|e| StartError::Runtime(format!("creating built-in roles: {e}")))?;
     tracing::info!(database = %url.describe(), instance = %id, "database ready");
     drop(conn);
     Ok(pool)

@@ -29,6 +29,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub tls: TlsSettings,
     pub log: LogSettings,
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +97,42 @@ pub struct LogSettings {
     pub keep: usize,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Minutes without a request after which a session ends.
+    pub session_idle_minutes: u32,
+    /// Hours after login after which a session ends regardless.
+    pub session_max_hours: u32,
+    /// Wrong passwords in a row that lock an account.
+    pub lockout_threshold: u32,
+    /// Minutes an account stays locked; also the window of the per-address limit.
+    pub lockout_minutes: u32,
+    /// Failed logins from one address within `lockout_minutes` before it is refused.
+    pub ip_max_failures: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            session_idle_minutes: 480,
+            session_max_hours: 168,
+            lockout_threshold: 5,
+            lockout_minutes: 15,
+            ip_max_failures: 30,
+        }
+    }
+}
+
+impl AuthSettings {
+    pub fn lifetimes(&self) -> crate::core::auth::session::Lifetimes {
+        crate::core::auth::session::Lifetimes {
+            idle: chrono::Duration::minutes(i64::from(self.session_idle_minutes)),
+            absolute: chrono::Duration::hours(i64::from(self.session_max_hours)),
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -104,6 +141,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             tls: TlsSettings::default(),
             log: LogSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -488,6 +526,44 @@ impl Settings {
             }
             if let Err(e) = parse_addr(&self.tls.redirect_from) {
                 return bad("tls.redirect_from", e);
+            }
+        }
+        for (key, value, range) in [
+            (
+                "auth.session_idle_minutes",
+                self.auth.session_idle_minutes,
+                1..=525_600,
+            ),
+            (
+                "auth.session_max_hours",
+                self.auth.session_max_hours,
+                1..=8_760,
+            ),
+            (
+                "auth.lockout_threshold",
+                self.auth.lockout_threshold,
+                1..=100,
+            ),
+            (
+                "auth.lockout_minutes",
+                self.auth.lockout_minutes,
+                1..=10_080,
+            ),
+            (
+                "auth.ip_max_failures",
+                self.auth.ip_max_failures,
+                1..=100_000,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return bad(
+                    key,
+                    format!(
+                        "{value} is out of range {}..={}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
             }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {

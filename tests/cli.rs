@@ -71,7 +71,10 @@ fn help_and_version() {
         assert!(stdout(&o).contains("Usage"), "{args:?}");
     }
     let o = rapport(dir.path(), &["version"], &[]);
-    assert_eq!(stdout(&o).trim(), format!("rapport {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("rapport {}", env!("CARGO_PKG_VERSION"))
+    );
     let o = rapport(dir.path(), &["frobnicate"], &[]);
     assert_eq!(o.status.code(), Some(2), "usage error exits 2");
 }
@@ -80,7 +83,11 @@ fn help_and_version() {
 fn configuration_mistakes_exit_2_and_create_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("typo.toml"), "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n").unwrap();
+    std::fs::write(
+        d.join("typo.toml"),
+        "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n",
+    )
+    .unwrap();
     std::fs::write(d.join("syntax.toml"), "[server\nlisten = 1\n").unwrap();
     std::fs::write(d.join("type.toml"), "[database]\npool_size = \"lots\"\n").unwrap();
     let before = entries(d);
@@ -93,9 +100,21 @@ fn configuration_mistakes_exit_2_and_create_nothing() {
     assert_fails(&o, 2, &["database.pool_size", "type.toml"]);
     let o = rapport(d, &["--config", "absent.toml", "serve"], &[]);
     assert_fails(&o, 2, &["absent.toml"]);
-    let o = rapport(d, &["serve"], &[("RAPPORT_DATABASE__URL", "postgress://rapport:pw@db/crm")]);
-    assert_fails(&o, 2, &["database.url", "postgress", "RAPPORT_DATABASE__URL"]);
-    assert!(!stderr(&o).contains("pw@"), "password leaked: {}", stderr(&o));
+    let o = rapport(
+        d,
+        &["serve"],
+        &[("RAPPORT_DATABASE__URL", "postgress://rapport:pw@db/crm")],
+    );
+    assert_fails(
+        &o,
+        2,
+        &["database.url", "postgress", "RAPPORT_DATABASE__URL"],
+    );
+    assert!(
+        !stderr(&o).contains("pw@"),
+        "password leaked: {}",
+        stderr(&o)
+    );
     let o = rapport(d, &["serve"], &[("RAPPORT_TLS__MODE", "files")]);
     assert_fails(&o, 2, &["tls.cert"]);
     let o = rapport(
@@ -109,16 +128,28 @@ fn configuration_mistakes_exit_2_and_create_nothing() {
     );
     assert_fails(&o, 2, &["tls.cert", "missing-cert.pem"]);
 
-    assert_eq!(entries(d), before, "a failed start must not leave files behind");
+    assert_eq!(
+        entries(d),
+        before,
+        "a failed start must not leave files behind"
+    );
 }
 
 #[test]
 fn mismatched_tls_key_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let a = rapport(d, &["tls", "self-signed", "--host", "a.lan", "--out", "a"], &[]);
+    let a = rapport(
+        d,
+        &["tls", "self-signed", "--host", "a.lan", "--out", "a"],
+        &[],
+    );
     assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
-    let b = rapport(d, &["tls", "self-signed", "--host", "b.lan", "--out", "b"], &[]);
+    let b = rapport(
+        d,
+        &["tls", "self-signed", "--host", "b.lan", "--out", "b"],
+        &[],
+    );
     assert_eq!(b.status.code(), Some(0));
     let o = rapport(
         d,
@@ -148,11 +179,23 @@ fn tls_self_signed_writes_private_key_and_refuses_to_overwrite() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let args = ["tls", "self-signed", "--host", "crm.example.lan", "--host", "192.168.1.20", "--out", "certs"];
+    let args = [
+        "tls",
+        "self-signed",
+        "--host",
+        "crm.example.lan",
+        "--host",
+        "192.168.1.20",
+        "--out",
+        "certs",
+    ];
     let o = rapport(d, &args, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("SHA-256"));
-    let mode = std::fs::metadata(d.join("certs/key.pem")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(d.join("certs/key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let fp = rapport::core::tls::file_fingerprint(&d.join("certs/cert.pem")).unwrap();
     assert!(stdout(&o).contains(&fp));
@@ -162,7 +205,11 @@ fn tls_self_signed_writes_private_key_and_refuses_to_overwrite() {
     let mut forced = args.to_vec();
     forced.push("--force");
     assert_eq!(rapport(d, &forced, &[]).status.code(), Some(0));
-    let o = rapport(d, &["tls", "self-signed", "--host", "bad host!", "--out", "x"], &[]);
+    let o = rapport(
+        d,
+        &["tls", "self-signed", "--host", "bad host!", "--out", "x"],
+        &[],
+    );
     assert_fails(&o, 2, &["bad host!"]);
 }
 
@@ -171,7 +218,14 @@ fn runtime_failures_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Postgres that is not there: a quick, one-line error.
-    let o = rapport(d, &["migrate"], &[("RAPPORT_DATABASE__URL", "postgres://rapport:pw@127.0.0.1:1/crm")]);
+    let o = rapport(
+        d,
+        &["migrate"],
+        &[(
+            "RAPPORT_DATABASE__URL",
+            "postgres://rapport:pw@127.0.0.1:1/crm",
+        )],
+    );
     assert_fails(&o, 1, &["cannot connect", "127.0.0.1", "****"]);
     // A data dir that cannot be created.
     std::fs::write(d.join("a-file"), "").unwrap();
@@ -183,7 +237,10 @@ fn runtime_failures_exit_1() {
     let o = rapport(
         d,
         &["serve"],
-        &[("RAPPORT_SERVER__LISTEN", &addr), ("RAPPORT_LOG__KEEP", "0")],
+        &[
+            ("RAPPORT_SERVER__LISTEN", &addr),
+            ("RAPPORT_LOG__KEEP", "0"),
+        ],
     );
     assert_fails(&o, 1, &["server.listen", &addr]);
 }
@@ -213,13 +270,28 @@ fn doctor_reports_and_redacts() {
     let o = rapport(d, &["doctor"], &[]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
-    for needle in ["listen = \"127.0.0.1:8080\"", "ok    database reachable", "ok    migrations current", "GiB free"] {
+    for needle in [
+        "listen = \"127.0.0.1:8080\"",
+        "ok    database reachable",
+        "ok    migrations current",
+        "GiB free",
+    ] {
         assert!(out.contains(needle), "`{needle}` missing:\n{out}");
     }
-    let o = rapport(d, &["doctor"], &[("RAPPORT_DATABASE__URL", "postgres://rapport:s3cret@127.0.0.1:1/crm")]);
+    let o = rapport(
+        d,
+        &["doctor"],
+        &[(
+            "RAPPORT_DATABASE__URL",
+            "postgres://rapport:s3cret@127.0.0.1:1/crm",
+        )],
+    );
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1));
-    assert!(!out.contains("s3cret") && out.contains("rapport:****@"), "{out}");
+    assert!(
+        !out.contains("s3cret") && out.contains("rapport:****@"),
+        "{out}"
+    );
     assert!(out.contains("FAIL  cannot connect"), "{out}");
 }
 
@@ -269,7 +341,13 @@ fn serve_until_sigterm(backend: common::Backend) {
     let request_id = ready.header("x-request-id").unwrap().to_string();
 
     let pid = serve.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = serve.child.try_wait().unwrap() {
@@ -282,7 +360,13 @@ fn serve_until_sigterm(backend: common::Backend) {
 
     let mut err = String::new();
     use std::io::Read;
-    serve.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    serve
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let logs_dir = d.join("rapport-data/logs");
     let files = entries(&logs_dir);
     assert_eq!(files.len(), 1, "{files:?}");

@@ -36,7 +36,10 @@ fn request_ids_and_security_headers(backend: Backend) {
     assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
     let csp = a.header("content-security-policy").expect("CSP");
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
-    assert!(a.header("strict-transport-security").is_none(), "no HSTS over plain HTTP");
+    assert!(
+        a.header("strict-transport-security").is_none(),
+        "no HSTS over plain HTTP"
+    );
 }
 
 fn unknown_path_is_json_404(backend: Backend) {
@@ -44,7 +47,12 @@ fn unknown_path_is_json_404(backend: Backend) {
     let r = srv.get("/no/such/page");
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"], "not_found");
-    assert!(r.json()["message"].as_str().unwrap().contains("/no/such/page"));
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("/no/such/page")
+    );
     assert!(r.header("x-request-id").is_some());
 }
 
@@ -94,7 +102,10 @@ fn https_with_certificate_files_and_redirect() {
     let client = agent(Some(&root));
     let r: common::Response = client.get(&srv.url("/healthz")).call().into();
     assert_eq!(r.status, 200);
-    assert!(r.header("strict-transport-security").is_some(), "HSTS under TLS");
+    assert!(
+        r.header("strict-transport-security").is_some(),
+        "HSTS under TLS"
+    );
 
     // A client that does not trust the certificate is refused.
     let untrusting = agent(None);

@@ -36,11 +36,10 @@ fn tables_in_db(conn: &mut DbConn) -> Vec<(String, BTreeSet<String>)> {
         .into_iter()
         .map(|t| {
             let cols: Vec<Name> = match conn {
-                DbConn::Sqlite(c) => diesel::sql_query(format!(
-                    "SELECT name FROM pragma_table_info('{}')",
-                    t.name
-                ))
-                .load(c),
+                DbConn::Sqlite(c) => {
+                    diesel::sql_query(format!("SELECT name FROM pragma_table_info('{}')", t.name))
+                        .load(c)
+                }
                 DbConn::Pg(c) => diesel::sql_query(format!(
                     "SELECT column_name AS name FROM information_schema.columns \
                      WHERE table_schema = current_schema() AND table_name = '{}'",
@@ -73,10 +72,21 @@ fn tables_in_schema() -> Vec<(String, BTreeSet<String>)> {
             .collect();
         (name.to_string(), cols)
     }
-    let mut v = vec![columns(
-        "settings",
-        settings::table.select(settings::all_columns),
-    )];
+    macro_rules! tables {
+        ($($t:ident),*) => { vec![$(columns(stringify!($t), $t::table.select($t::all_columns))),*] };
+    }
+    let mut v = tables!(
+        settings,
+        departments,
+        users,
+        roles,
+        user_roles,
+        sessions,
+        api_tokens,
+        login_log,
+        audit_log,
+        record_shares
+    );
     v.sort();
     v
 }
@@ -95,7 +105,10 @@ fn migrations_up_down_up_match_schema(backend: Backend) {
 
     let reverted = migrations::revert_all(&mut conn).unwrap();
     assert_eq!(reverted, all.len());
-    assert!(tables_in_db(&mut conn).is_empty(), "down.sql leaves tables behind");
+    assert!(
+        tables_in_db(&mut conn).is_empty(),
+        "down.sql leaves tables behind"
+    );
 
     migrations::run_pending(&mut conn).unwrap();
     assert_eq!(tables_in_db(&mut conn), tables_in_schema());
@@ -120,13 +133,18 @@ fn pool_gives_working_connections(backend: Backend) {
     let mut c = pool.get().unwrap();
     for i in 0..4 {
         assert_eq!(
-            rapport::core::settings::get(&mut c, &format!("k{i}")).unwrap().as_deref(),
+            rapport::core::settings::get(&mut c, &format!("k{i}"))
+                .unwrap()
+                .as_deref(),
             Some("客户")
         );
     }
 }
 
-both_backends!(migrations_up_down_up_match_schema, pool_gives_working_connections);
+both_backends!(
+    migrations_up_down_up_match_schema,
+    pool_gives_working_connections
+);
 
 #[test]
 fn both_migration_trees_have_the_same_names() {
@@ -136,7 +154,10 @@ fn both_migration_trees_have_the_same_names() {
     for tree in ["sqlite", "postgres"] {
         for name in &sqlite {
             for file in ["up.sql", "down.sql"] {
-                assert!(root.join(tree).join(name).join(file).is_file(), "{tree}/{name}/{file}");
+                assert!(
+                    root.join(tree).join(name).join(file).is_file(),
+                    "{tree}/{name}/{file}"
+                );
             }
         }
     }
@@ -159,17 +180,45 @@ fn sqlite_connections_have_wal_foreign_keys_and_busy_timeout() {
     let q = |c: &mut diesel::SqliteConnection, sql: &str| {
         diesel::sql_query(sql).get_result::<Pragma>(c).unwrap().v
     };
-    assert_eq!(q(c, "SELECT CAST(journal_mode AS TEXT) AS v FROM pragma_journal_mode"), "wal");
-    assert_eq!(q(c, "SELECT CAST(foreign_keys AS TEXT) AS v FROM pragma_foreign_keys"), "1");
-    assert_eq!(q(c, "SELECT CAST(timeout AS TEXT) AS v FROM pragma_busy_timeout"), "5000");
+    assert_eq!(
+        q(
+            c,
+            "SELECT CAST(journal_mode AS TEXT) AS v FROM pragma_journal_mode"
+        ),
+        "wal"
+    );
+    assert_eq!(
+        q(
+            c,
+            "SELECT CAST(foreign_keys AS TEXT) AS v FROM pragma_foreign_keys"
+        ),
+        "1"
+    );
+    assert_eq!(
+        q(
+            c,
+            "SELECT CAST(timeout AS TEXT) AS v FROM pragma_busy_timeout"
+        ),
+        "5000"
+    );
     // synchronous: 1 = NORMAL
-    assert_eq!(q(c, "SELECT CAST(synchronous AS TEXT) AS v FROM pragma_synchronous"), "1");
+    assert_eq!(
+        q(
+            c,
+            "SELECT CAST(synchronous AS TEXT) AS v FROM pragma_synchronous"
+        ),
+        "1"
+    );
 }
 
 #[test]
 fn mistyped_urls_never_create_a_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
-    for url in ["postgress://u@localhost/db", "postgres:/localhost/db", "mysql://x/y"] {
+    for url in [
+        "postgress://u@localhost/db",
+        "postgres:/localhost/db",
+        "mysql://x/y",
+    ] {
         assert!(DbUrl::parse(url).is_err(), "{url}");
     }
     // A SQLite path in a missing directory is an error, not a crash.
@@ -190,7 +239,10 @@ fn unreachable_postgres_is_a_quick_clear_error() {
     .err()
     .unwrap()
     .to_string();
-    assert!(err.contains("127.0.0.1") && err.contains("refused"), "{err}");
+    assert!(
+        err.contains("127.0.0.1") && err.contains("refused"),
+        "{err}"
+    );
     assert!(!err.contains('\n'));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

@@ -14,6 +14,12 @@ pub enum AppError {
     Unauthorized(String),
     #[error("{0}")]
     Conflict(String),
+    /// The record changed since the caller read it; `current` is what it is now.
+    #[error("{message}")]
+    Stale {
+        message: String,
+        current: serde_json::Value,
+    },
     #[error("{message}")]
     Invalid {
         field: Option<String>,
@@ -32,9 +38,21 @@ struct ErrorBody<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<&'a serde_json::Value>,
 }
 
 impl AppError {
+    /// 409 for an update naming an old version, with the record as it is now.
+    pub fn stale(what: &str, current: &impl Serialize) -> Self {
+        AppError::Stale {
+            message: format!(
+                "{what} was changed by someone else since you read it; review the current version and try again"
+            ),
+            current: serde_json::to_value(current).unwrap_or_default(),
+        }
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         AppError::Invalid {
             field: Some(field.to_string()),
@@ -48,6 +66,7 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Conflict(_) => "conflict",
+            AppError::Stale { .. } => "stale",
             AppError::Invalid { .. } => "invalid",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
@@ -61,7 +80,7 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::Stale { .. } => StatusCode::CONFLICT,
             AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,10 +100,15 @@ impl ResponseError for AppError {
             AppError::Invalid { field, .. } => field.as_deref(),
             _ => None,
         };
+        let current = match self {
+            AppError::Stale { current, .. } => Some(current),
+            _ => None,
+        };
         HttpResponse::build(self.status_code()).json(ErrorBody {
             error: self.code(),
             message,
             field,
+            current,
         })
     }
 }

@@ -1,8 +1,12 @@
 //! The shared kernel every business module leans on.
 
+pub mod access;
+pub mod audit;
+pub mod auth;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod org;
 pub mod settings;
 pub mod telemetry;
 pub mod tls;

@@ -95,7 +95,10 @@ impl RequestId {
         static PREFIX: OnceLock<String> = OnceLock::new();
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let prefix = PREFIX.get_or_init(|| crate::core::tls::random_hex(4));
-        RequestId(format!("{prefix}{:08x}", NEXT.fetch_add(1, Ordering::Relaxed)))
+        RequestId(format!(
+            "{prefix}{:08x}",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ))
     }
 }
 

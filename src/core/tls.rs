@@ -113,18 +113,19 @@ pub fn generate_self_signed(hosts: &[String]) -> Result<SelfSigned, String> {
         .map_err(|e| format!("certificate parameters: {e}"))?;
     for host in hosts {
         let host = host.trim();
-        let san =
-            match host.parse::<IpAddr>() {
-                Ok(ip) => rcgen::SanType::IpAddress(ip),
-                Err(_) if !is_dns_name(host) => {
+        let san = match host.parse::<IpAddr>() {
+            Ok(ip) => rcgen::SanType::IpAddress(ip),
+            Err(_) if !is_dns_name(host) => {
                 return Err(format!(
                     "`{host}` is neither an IP address nor a DNS name (letters, digits, '-' and '.')"
                 ));
             }
-            Err(_) => rcgen::SanType::DnsName(host.to_string().try_into().map_err(|e| {
+            Err(_) => {
+                rcgen::SanType::DnsName(host.to_string().try_into().map_err(|e| {
                     format!("`{host}` is neither an IP address nor a DNS name: {e}")
-                })?),
-            };
+                })?)
+            }
+        };
         params.subject_alt_names.push(san);
     }
     let mut dn = rcgen::DistinguishedName::new();

@@ -1,7 +1,10 @@
 //! Test kit: a fresh database per test (SQLite temp file, or a new PostgreSQL
 //! database when `RAPPORT_TEST_POSTGRES_URL` is set) and the real server on a
 //! random port, talked to over HTTP.
-#![allow(dead_code, reason = "each test binary uses a different part of the kit")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the kit"
+)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -276,8 +279,7 @@ impl Response {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 

@@ -273,6 +273,41 @@ pub fn open_pool(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
         .build_unchecked(manager))
 }
 
+/// Run `f` in a transaction that holds the write lock from its first
+/// statement: `BEGIN IMMEDIATE` on SQLite (a deferred transaction that reads
+/// first can fail with "database is locked" when it later writes), a plain
+/// transaction on PostgreSQL. Nested `transaction` calls inside become
+/// savepoints.
+pub fn write_tx<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        DbConn::Pg(_) => conn.transaction(f),
+        DbConn::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            let result = f(conn);
+            let DbConn::Sqlite(c) = conn else {
+                unreachable!("the variant cannot change inside the closure")
+            };
+            match result {
+                Ok(v) => {
+                    AnsiTransactionManager::commit_transaction(c)?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    AnsiTransactionManager::rollback_transaction(c)?;
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
 /// The current time as stored in the database: naive UTC, whole microseconds
 /// (what PostgreSQL keeps), so values compare the same on both backends.
 pub fn now() -> chrono::NaiveDateTime {

@@ -7,3 +7,145 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    departments (id) {
+        id -> BigInt,
+        name -> Text,
+        parent_id -> Nullable<BigInt>,
+        sort_order -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        department_id -> Nullable<BigInt>,
+        supervisor_id -> Nullable<BigInt>,
+        active -> Bool,
+        language -> Text,
+        time_zone -> Text,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        last_login_at -> Nullable<Timestamp>,
+        password_changed_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    roles (id) {
+        id -> BigInt,
+        builtin -> Nullable<Text>,
+        name -> Text,
+        description -> Text,
+        permissions -> Text,
+        data_scope -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    user_roles (user_id, role_id) {
+        user_id -> BigInt,
+        role_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        ip -> Text,
+        user_agent -> Text,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        prefix -> Text,
+        read_only -> Bool,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        email -> Text,
+        user_id -> Nullable<BigInt>,
+        ip -> Text,
+        success -> Bool,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        user_id -> Nullable<BigInt>,
+        ip -> Text,
+        request_id -> Text,
+        action -> Text,
+        entity -> Text,
+        record_id -> Nullable<BigInt>,
+        changes -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    record_shares (id) {
+        id -> BigInt,
+        entity -> Text,
+        record_id -> BigInt,
+        user_id -> BigInt,
+        can_write -> Bool,
+        until -> Nullable<Timestamp>,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(users -> departments (department_id));
+diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(user_roles -> roles (role_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(record_shares -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    settings,
+    departments,
+    users,
+    roles,
+    user_roles,
+    sessions,
+    api_tokens,
+    login_log,
+    audit_log,
+    record_shares,
+);

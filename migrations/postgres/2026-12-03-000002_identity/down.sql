@@ -1,0 +1,9 @@
+DROP TABLE record_shares;
+DROP TABLE audit_log;
+DROP TABLE login_log;
+DROP TABLE api_tokens;
+DROP TABLE sessions;
+DROP TABLE user_roles;
+DROP TABLE roles;
+DROP TABLE users;
+DROP TABLE departments;

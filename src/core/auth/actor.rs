@@ -1,0 +1,229 @@
+//! The [`Actor`]: who is asking, with which permissions and data scopes,
+//! extracted once per request and handed to every store function.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::Method;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use diesel::QueryResult;
+
+use crate::app::AppState;
+use crate::core::access::{self, DataScope, Grant, OwnerFilter, READ_ACTIONS};
+use crate::core::audit::AuditCtx;
+use crate::core::auth::{session, token};
+use crate::core::db::DbConn;
+use crate::core::error::AppError;
+use crate::core::org::{roles, users};
+use crate::core::telemetry::RequestId;
+
+/// How the actor proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthVia {
+    /// A browser session; `id` is the stored hash, `csrf` the form token.
+    Session { id: String, csrf: String },
+    /// A personal API token.
+    Token { id: i64, read_only: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: users::User,
+    pub grants: BTreeMap<String, Grant>,
+    pub via: AuthVia,
+    pub ip: String,
+    pub request_id: String,
+}
+
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+impl Actor {
+    pub fn user_id(&self) -> i64 {
+        self.user.id
+    }
+
+    /// Who to name in the audit trail.
+    pub fn audit(&self) -> AuditCtx {
+        AuditCtx {
+            user_id: Some(self.user.id),
+            ip: self.ip.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
+    /// May the actor perform `action` in `module`? Read-only tokens keep only
+    /// view and export.
+    pub fn can(&self, module: &str, action: &str) -> bool {
+        if matches!(
+            self.via,
+            AuthVia::Token {
+                read_only: true,
+                ..
+            }
+        ) && !READ_ACTIONS.contains(&action)
+        {
+            return false;
+        }
+        self.grants
+            .get(module)
+            .is_some_and(|g| g.actions.contains(action))
+    }
+
+    /// 403 unless [`Actor::can`].
+    pub fn require(&self, module: &str, action: &str) -> Result<(), AppError> {
+        if self.can(module, action) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "you lack the permission {module}.{action}"
+            )))
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.can(
+            "admin",
+            roles::ADMIN_PERMISSION.trim_start_matches("admin."),
+        )
+    }
+
+    /// The widest data scope the actor's roles give in `module`.
+    pub fn scope(&self, module: &str) -> Option<DataScope> {
+        self.grants.get(module).map(|g| g.scope)
+    }
+
+    /// Whose records the actor may see in `module`, for the store's WHERE clause.
+    pub fn owner_filter(&self, conn: &mut DbConn, module: &str) -> QueryResult<OwnerFilter> {
+        match self.scope(module) {
+            None => Ok(OwnerFilter::Nothing),
+            Some(scope) => {
+                access::owners_for_scope(conn, self.user.id, self.user.department_id, scope)
+            }
+        }
+    }
+
+    pub fn csrf_token(&self) -> Option<&str> {
+        match &self.via {
+            AuthVia::Session { csrf, .. } => Some(csrf),
+            AuthVia::Token { .. } => None,
+        }
+    }
+}
+
+/// Build an actor for a user: loads the roles and combines them.
+pub fn actor_for(
+    conn: &mut DbConn,
+    user: users::User,
+    via: AuthVia,
+    ip: String,
+    request_id: String,
+) -> QueryResult<Actor> {
+    let held = roles::for_user(conn, user.id)?;
+    let grants = access::combine(
+        held.iter()
+            .map(|r| (r.permissions.as_slice(), r.data_scope)),
+    );
+    Ok(Actor {
+        user,
+        grants,
+        via,
+        ip,
+        request_id,
+    })
+}
+
+/// The client address as seen on the socket.
+pub fn client_ip(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+enum Credential {
+    Bearer(String),
+    Cookie(String),
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+impl FromRequest for Actor {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Actor, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let bearer = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|t| t.trim().to_string());
+        let cred = match bearer {
+            Some(t) => Some(Credential::Bearer(t)),
+            None => req
+                .cookie(session::COOKIE)
+                .map(|c| Credential::Cookie(c.value().to_string())),
+        };
+        let csrf_sent = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let needs_csrf = is_unsafe(req.method());
+        let ip = client_ip(req);
+        let rid = request_id(req);
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| AppError::Internal("application state missing".into()))?;
+            let cred = cred.ok_or_else(|| {
+                AppError::Unauthorized(
+                    "log in first, or send an API token as Authorization: Bearer".into(),
+                )
+            })?;
+            let life = state.settings.auth.lifetimes();
+            let pool = state.pool.clone();
+            web::block(move || -> Result<Actor, AppError> {
+                let mut conn = pool.get()?;
+                let (user_id, via) = match cred {
+                    Credential::Bearer(secret) => match token::authenticate(&mut conn, &secret)? {
+                        Ok(t) => (t.user_id, AuthVia::Token { id: t.id, read_only: t.read_only }),
+                        Err(token::Refused::Revoked) => return Err(AppError::Unauthorized("this API token has been revoked".into())),
+                        Err(token::Refused::Expired) => return Err(AppError::Unauthorized("this API token has expired".into())),
+                        Err(token::Refused::Unknown) => return Err(AppError::Unauthorized("unknown API token".into())),
+                    },
+                    Credential::Cookie(tok) => match session::lookup(&mut conn, &tok, life)? {
+                        Some(s) => {
+                            if needs_csrf && csrf_sent.as_deref() != Some(s.csrf_token.as_str()) {
+                                return Err(AppError::Forbidden(format!(
+                                    "missing or wrong CSRF token: send the {CSRF_HEADER} header given at login"
+                                )));
+                            }
+                            (s.user_id, AuthVia::Session { id: s.id, csrf: s.csrf_token })
+                        }
+                        None => return Err(AppError::Unauthorized("your session has ended; log in again".into())),
+                    },
+                };
+                let user = users::get(&mut conn, user_id)?;
+                if !user.active {
+                    return Err(AppError::Unauthorized("this account is disabled".into()));
+                }
+                Ok(actor_for(&mut conn, user, via, ip, rid)?)
+            })
+            .await?
+        })
+    }
+}

@@ -1,0 +1,8 @@
+//! Who is asking: passwords, sessions, API tokens, login throttling, and the
+//! per-request [`Actor`](actor::Actor).
+
+pub mod actor;
+pub mod login;
+pub mod password;
+pub mod session;
+pub mod token;
