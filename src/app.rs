@@ -23,6 +23,26 @@ pub struct AppState {
     pub started: Instant,
 }
 
+impl AppState {
+    /// Run blocking database work on the thread pool with a pooled connection.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut db::DbConn) -> Result<T, AppError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    pub fn tls_on(&self) -> bool {
+        self.settings.tls.mode != TlsMode::Off
+    }
+}
+
 /// Why the server could not start; `Config` errors exit with code 2.
 #[derive(Debug)]
 pub enum StartError {
@@ -41,6 +61,9 @@ impl std::fmt::Display for StartError {
 /// Every module's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz).service(health::readyz);
+    crate::core::setup::routes(cfg);
+    crate::core::auth::api::routes(cfg);
+    crate::core::org::api::routes(cfg);
 }
 
 fn security_headers(tls_on: bool) -> DefaultHeaders {

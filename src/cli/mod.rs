@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 
+mod admin;
 mod doctor;
 mod migrate;
 mod serve;
@@ -46,6 +47,17 @@ pub enum Command {
     },
     /// Print the effective configuration (secrets redacted) and check the installation.
     Doctor,
+    /// Create the first administrator without the web setup page.
+    Init(admin::InitArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// Manage personal API tokens.
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
+    /// Check the audit trail.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
     /// TLS helpers.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
@@ -108,6 +120,10 @@ pub fn main() -> ExitCode {
         Command::Serve => load(&cli).and_then(|l| serve::run(&l)),
         Command::Migrate { status } => load(&cli).and_then(|l| migrate::run(&l, *status)),
         Command::Doctor => load(&cli).and_then(|l| doctor::run(&l)),
+        Command::Init(a) => load(&cli).and_then(|l| admin::init(&l, a)),
+        Command::User(c) => load(&cli).and_then(|l| admin::user(&l, c)),
+        Command::Token(c) => load(&cli).and_then(|l| admin::token_cmd(&l, c)),
+        Command::Audit(c) => load(&cli).and_then(|l| admin::audit_cmd(&l, c)),
         Command::Tls(cmd) => tls::run(cmd),
         Command::Version => {
             println!("rapport {}", env!("CARGO_PKG_VERSION"));

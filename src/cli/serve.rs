@@ -32,7 +32,25 @@ pub fn run(loaded: &Loaded) -> Result<(), Failure> {
     let pool = app::open_database(settings)?;
     let settings = Arc::new(settings.clone());
     actix_web::rt::System::new().block_on(async move {
+        let setup_token = {
+            let mut conn = pool
+                .get()
+                .map_err(|e| Failure::runtime(format!("database pool: {e}")))?;
+            crate::core::setup::issue_token(&mut conn).map_err(|e| Failure::runtime(e.to_string()))?
+        };
         let running = app::bind(settings, pool, tls)?;
+        if let Some(token) = setup_token {
+            let scheme = if running.https { "https" } else { "http" };
+            let host = match running.addr.ip() {
+                ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            tracing::warn!(
+                "No administrator yet. Open {scheme}://{host}:{}/setup?token={token} to create one (or run `rapport init`). The link works once.",
+                running.addr.port()
+            );
+        }
         running
             .wait()
             .await

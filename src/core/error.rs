@@ -25,6 +25,12 @@ pub enum AppError {
         field: Option<String>,
         message: String,
     },
+    /// The account is locked for a while (423).
+    #[error("{0}")]
+    Locked(String),
+    /// Too many attempts; try again later (429).
+    #[error("{0}")]
+    TooMany(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Details are logged; the client sees only a generic message.
@@ -69,6 +75,8 @@ impl AppError {
             AppError::Stale { .. } => "stale",
             AppError::Invalid { .. } => "invalid",
             AppError::Unavailable(_) => "unavailable",
+            AppError::Locked(_) => "locked",
+            AppError::TooMany(_) => "too_many_requests",
             AppError::Internal(_) => "internal",
         }
     }
@@ -83,6 +91,8 @@ impl ResponseError for AppError {
             AppError::Conflict(_) | AppError::Stale { .. } => StatusCode::CONFLICT,
             AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Locked(_) => StatusCode::LOCKED,
+            AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -8,5 +8,6 @@ pub mod error;
 pub mod health;
 pub mod org;
 pub mod settings;
+pub mod setup;
 pub mod telemetry;
 pub mod tls;

@@ -300,3 +300,118 @@ impl From<Result<ureq::http::Response<ureq::Body>, ureq::Error>> for Response {
         }
     }
 }
+
+/// A logged-in client: session cookie + CSRF header, or a bearer token.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub agent: ureq::Agent,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+    pub bearer: Option<String>,
+}
+
+impl Client {
+    pub fn anonymous(srv: &TestServer) -> Client {
+        Client {
+            base: srv.base.clone(),
+            agent: srv.agent.clone(),
+            cookie: None,
+            csrf: None,
+            bearer: None,
+        }
+    }
+
+    pub fn with_token(srv: &TestServer, token: &str) -> Client {
+        Client {
+            bearer: Some(token.to_string()),
+            ..Client::anonymous(srv)
+        }
+    }
+
+    /// Log in through the API; panics unless it succeeds.
+    pub fn login(srv: &TestServer, email: &str, password: &str) -> Client {
+        let mut c = Client::anonymous(srv);
+        let r = c.post(
+            "/api/v1/auth/login",
+            &serde_json::json!({"email": email, "password": password}),
+        );
+        assert_eq!(r.status, 200, "login {email}: {}", r.body);
+        c.adopt_session(&r);
+        c
+    }
+
+    /// Take the session cookie and CSRF token from a login or setup response.
+    pub fn adopt_session(&mut self, r: &Response) {
+        let set_cookie = r.header("set-cookie").expect("session cookie");
+        self.cookie = Some(set_cookie.split(';').next().unwrap().to_string());
+        self.csrf = r.json()["csrf_token"].as_str().map(str::to_string);
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Response {
+        let url = format!("{}{path}", self.base);
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", c);
+        }
+        if let Some(t) = &self.csrf {
+            req = req.header("X-CSRF-Token", t);
+        }
+        if let Some(b) = &self.bearer {
+            req = req.header("Authorization", format!("Bearer {b}"));
+        }
+        let result = match body {
+            Some(b) => {
+                let req = req
+                    .header("Content-Type", "application/json")
+                    .body(b.to_string())
+                    .unwrap();
+                self.agent.run(req)
+            }
+            None => self.agent.run(req.body(()).unwrap()),
+        };
+        Response::from(result)
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.send("GET", path, None)
+    }
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> Response {
+        self.send("POST", path, Some(body))
+    }
+    pub fn put(&self, path: &str, body: &serde_json::Value) -> Response {
+        self.send("PUT", path, Some(body))
+    }
+    pub fn delete(&self, path: &str) -> Response {
+        self.send("DELETE", path, None)
+    }
+}
+
+pub const ADMIN_EMAIL: &str = "admin@example.cn";
+pub const ADMIN_PASSWORD: &str = "Blue-Harbour-Lantern-7";
+
+/// Run first-time setup through the API and return the admin's client.
+pub fn setup_admin(srv: &TestServer) -> Client {
+    let token = {
+        let mut conn = srv.db.connect();
+        rapport::core::setup::issue_token(&mut conn)
+            .unwrap()
+            .expect("no users yet")
+    };
+    let mut c = Client::anonymous(srv);
+    let r = c.post(
+        "/api/v1/setup",
+        &serde_json::json!({
+            "token": token,
+            "company": "深圳市星河科技有限公司",
+            "time_zone": "Asia/Shanghai",
+            "language": "zh-CN",
+            "admin_email": ADMIN_EMAIL,
+            "admin_name": "管理员",
+            "admin_password": ADMIN_PASSWORD,
+        }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    c.adopt_session(&r);
+    c
+}

@@ -228,18 +228,20 @@ pub fn owners_for_scope(
             return Ok(OwnerFilter::Owners(vec![user_id]));
         }
         (DataScope::SelfAndSubordinates, _) => format!(
-            "WITH RECURSIVE sub(id) AS (SELECT {user_id} UNION \
+            "WITH RECURSIVE sub(id) AS (SELECT CAST({user_id} AS BIGINT) UNION \
              SELECT u.id FROM users u JOIN sub ON u.supervisor_id = sub.id) \
              SELECT id FROM sub"
         ),
         (DataScope::Department, Some(d)) => {
-            format!("SELECT id FROM users WHERE department_id = {d} UNION SELECT {user_id}")
+            format!(
+                "SELECT id FROM users WHERE department_id = {d} UNION SELECT CAST({user_id} AS BIGINT)"
+            )
         }
         (DataScope::DepartmentAndChildren, Some(d)) => format!(
-            "WITH RECURSIVE tree(id) AS (SELECT {d} UNION \
+            "WITH RECURSIVE tree(id) AS (SELECT CAST({d} AS BIGINT) UNION \
              SELECT c.id FROM departments c JOIN tree ON c.parent_id = tree.id) \
              SELECT u.id AS id FROM users u JOIN tree ON u.department_id = tree.id \
-             UNION SELECT {user_id}"
+             UNION SELECT CAST({user_id} AS BIGINT)"
         ),
     };
     let mut ids: Vec<i64> = diesel::sql_query(sql)

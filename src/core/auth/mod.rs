@@ -2,6 +2,7 @@
 //! per-request [`Actor`](actor::Actor).
 
 pub mod actor;
+pub mod api;
 pub mod login;
 pub mod password;
 pub mod session;

@@ -286,7 +286,16 @@ where
     E: From<diesel::result::Error>,
 {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let nested = match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()?
+            .is_some(),
+        DbConn::Pg(_) => true,
+    };
     match conn {
+        // Already inside a transaction (or on PostgreSQL): a plain one, which
+        // nests as a savepoint.
+        _ if nested => conn.transaction(f),
         DbConn::Pg(_) => conn.transaction(f),
         DbConn::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
