@@ -384,4 +384,162 @@ fn serve_until_sigterm(backend: common::Backend) {
     }
 }
 
-both_backends!(serve_until_sigterm);
+fn rapport_stdin(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn admin_commands_from_the_shell(backend: common::Backend) {
+    let db = common::TestDb::new(&backend);
+    let d = db.dir.path();
+    let env = [
+        ("RAPPORT_DATABASE__URL", db.url.as_str()),
+        ("RAPPORT_LOG__KEEP", "0"),
+    ];
+    let pw = "Amber-Orchard-Kite-58\n";
+
+    let o = rapport_stdin(
+        d,
+        &[
+            "init",
+            "--admin-email",
+            "Boss@Example.cn",
+            "--password-stdin",
+            "--company",
+            "星河科技",
+        ],
+        &env,
+        pw,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = rapport_stdin(
+        d,
+        &["init", "--admin-email", "x@example.cn", "--password-stdin"],
+        &env,
+        pw,
+    );
+    assert_fails(&o, 2, &["already complete"]);
+
+    let o = rapport_stdin(
+        d,
+        &[
+            "user",
+            "add",
+            "--email",
+            "zhou@example.cn",
+            "--name",
+            "周杰",
+            "--role",
+            "salesperson",
+            "--password-stdin",
+        ],
+        &env,
+        "123456\n",
+    );
+    assert_fails(&o, 2, &["password"]);
+    let o = rapport_stdin(
+        d,
+        &[
+            "user",
+            "add",
+            "--email",
+            "zhou@example.cn",
+            "--name",
+            "周杰",
+            "--role",
+            "salesperson",
+            "--supervisor",
+            "boss@example.cn",
+            "--password-stdin",
+        ],
+        &env,
+        pw,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = rapport(d, &["user", "list", "--json"], &env);
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(stdout(&o).contains("周杰") && !stdout(&o).contains("argon2"));
+
+    let o = rapport(
+        d,
+        &[
+            "token",
+            "create",
+            "--user",
+            "zhou@example.cn",
+            "--name",
+            "erp",
+            "--read-only",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let token = stdout(&o);
+    assert_eq!(token.lines().count(), 1, "the token alone on stdout");
+    assert!(token.trim().starts_with("rpt_"));
+    let o = rapport(d, &["token", "list", "--user", "zhou@example.cn"], &env);
+    assert!(stdout(&o).contains("read-only") && !stdout(&o).contains(token.trim()));
+
+    let o = rapport(
+        d,
+        &[
+            "user",
+            "roles",
+            "zhou@example.cn",
+            "--set",
+            "sales_manager,read_only",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("department_and_children"));
+    let o = rapport(
+        d,
+        &["user", "roles", "boss@example.cn", "--set", "read_only"],
+        &env,
+    );
+    assert_fails(&o, 2, &["no active administrator"]);
+    let o = rapport(d, &["user", "disable", "zhou@example.cn"], &env);
+    assert_eq!(o.status.code(), Some(0));
+    let o = rapport(d, &["token", "list", "--json"], &env);
+    let tokens: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        tokens[0]["revoked_at"].is_string(),
+        "disabling revokes tokens"
+    );
+    let o = rapport(d, &["user", "disable", "nobody@example.cn"], &env);
+    assert_fails(&o, 2, &["nobody@example.cn"]);
+
+    let o = rapport(d, &["audit", "verify"], &env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("intact"));
+    {
+        use diesel::prelude::*;
+        use rapport::core::db::schema::audit_log;
+        let mut conn = db.connect();
+        diesel::delete(audit_log::table.filter(audit_log::id.eq(2)))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let o = rapport(d, &["audit", "verify"], &env);
+    assert_fails(&o, 1, &["broken at row 3"]);
+}
+
+both_backends!(serve_until_sigterm, admin_commands_from_the_shell);
