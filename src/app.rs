@@ -99,14 +99,20 @@ pub fn prepare_data_dir(settings: &Settings) -> Result<(), StartError> {
 
 /// Open the pool, apply pending migrations, make sure the instance has an id.
 pub fn open_database(settings: &Settings) -> Result<Pool, StartError> {
+    drop(open_connection(settings)?);
     let url = settings
         .database_url()
         .map_err(|e| StartError::Config(format!("database.url: {e}")))?;
-    let pool = db::open_pool(&url, settings.database.pool_size)
-        .map_err(|e| StartError::Runtime(e.to_string()))?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| StartError::Runtime(format!("database pool: {e}")))?;
+    db::open_pool(&url, settings.database.pool_size).map_err(|e| StartError::Runtime(e.to_string()))
+}
+
+/// One prepared connection (migrated, instance id, built-in roles) without a
+/// pool, for CLI commands.
+pub fn open_connection(settings: &Settings) -> Result<db::DbConn, StartError> {
+    let url = settings
+        .database_url()
+        .map_err(|e| StartError::Config(format!("database.url: {e}")))?;
+    let mut conn = db::open_single(&url).map_err(|e| StartError::Runtime(e.to_string()))?;
     let applied =
         migrations::run_pending(&mut conn).map_err(|e| StartError::Runtime(e.to_string()))?;
     for name in &applied {
@@ -116,8 +122,7 @@ pub fn open_database(settings: &Settings) -> Result<Pool, StartError> {
     crate::core::org::roles::ensure_builtin(&mut conn)
         .map_err(|e| StartError::Runtime(format!("creating built-in roles: {e}")))?;
     tracing::info!(database = %url.describe(), instance = %id, "database ready");
-    drop(conn);
-    Ok(pool)
+    Ok(conn)
 }
 
 /// The TLS config for `tls.mode`, generating a self-signed pair on first

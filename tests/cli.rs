@@ -530,16 +530,22 @@ fn admin_commands_from_the_shell(backend: common::Backend) {
     let o = rapport(d, &["audit", "verify"], &env);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("intact"));
-    {
+    let next = {
         use diesel::prelude::*;
         use rapport::core::db::schema::audit_log;
         let mut conn = db.connect();
-        diesel::delete(audit_log::table.filter(audit_log::id.eq(2)))
+        let ids: Vec<i64> = audit_log::table
+            .order(audit_log::id)
+            .select(audit_log::id)
+            .load(&mut conn)
+            .unwrap();
+        diesel::delete(audit_log::table.filter(audit_log::id.eq(ids[1])))
             .execute(&mut conn)
             .unwrap();
-    }
+        ids[2]
+    };
     let o = rapport(d, &["audit", "verify"], &env);
-    assert_fails(&o, 1, &["broken at row 3"]);
+    assert_fails(&o, 1, &[&format!("broken at row {next}")]);
 }
 
 both_backends!(serve_until_sigterm, admin_commands_from_the_shell);

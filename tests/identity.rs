@@ -223,8 +223,36 @@ fn disabling_ends_sessions_and_tokens_at_once(backend: Backend) {
             .status,
         200
     );
-    Client::login(&srv, "wang.fang@example.cn", PW);
+    let sales = Client::login(&srv, "wang.fang@example.cn", PW);
     assert_eq!(bearer.get("/api/v1/me").status, 401);
+
+    // Changing one's own password keeps that session and the tokens; an
+    // administrator's reset (a compromised account) ends both.
+    let r = sales.post("/api/v1/me/tokens", &json!({"name": "erp"}));
+    let erp = Client::with_token(&srv, r.json()["token"].as_str().unwrap());
+    let other = Client::login(&srv, "wang.fang@example.cn", PW);
+    let r = sales.post(
+        "/api/v1/me/password",
+        &json!({"current_password": "wrong-one-1234", "new_password": "Tall-Maple-Window-88"}),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["field"], "current_password");
+    let r = sales.post(
+        "/api/v1/me/password",
+        &json!({"current_password": PW, "new_password": "Tall-Maple-Window-88"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(sales.get("/api/v1/me").status, 200);
+    assert_eq!(other.get("/api/v1/me").status, 401);
+    assert_eq!(erp.get("/api/v1/me").status, 200);
+    let r = admin.post(
+        &format!("/api/v1/admin/users/{id}/password"),
+        &json!({"password": "Green-Copper-Bridge-31"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(sales.get("/api/v1/me").status, 401);
+    assert_eq!(erp.get("/api/v1/me").status, 401);
+    Client::login(&srv, "wang.fang@example.cn", "Green-Copper-Bridge-31");
 }
 
 fn tokens_never_exceed_their_owner(backend: Backend) {
@@ -269,13 +297,15 @@ fn tokens_never_exceed_their_owner(backend: Backend) {
             .status,
         403
     );
-    // ...and whatever token it mints is read-only too.
-    let r = ro.post(
-        "/api/v1/me/tokens",
-        &json!({"name": "escalate", "read_only": false}),
-    );
-    assert_eq!(r.status, 201);
-    assert_eq!(r.json()["info"]["read_only"], true);
+    // No token, read-only or full, can mint or revoke credentials or end
+    // sessions: a leaked token must not be able to entrench itself.
+    for t in [&ro, &bearer] {
+        let r = t.post("/api/v1/me/tokens", &json!({"name": "escalate"}));
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert_eq!(t.delete("/api/v1/me/tokens/1").status, 403);
+        assert_eq!(t.post("/api/v1/auth/logout-all", &json!({})).status, 403);
+    }
+    assert_eq!(admin.get("/api/v1/me").status, 200);
 
     // Revoked and unknown tokens are refused with a clear message.
     let tokens = admin.get("/api/v1/me/tokens").json();
@@ -541,7 +571,8 @@ fn data_scopes_resolve_to_owner_sets(backend: Backend) {
     let me = Client::login(&srv, "s1@example.cn", PW)
         .get("/api/v1/me")
         .json();
-    assert_eq!(me["grants"]["customers"]["scope"], "self");
+    assert_eq!(me["grants"]["customers"]["view"], "self");
+    assert_eq!(me["grants"]["customers"]["edit"], "self");
     assert!(me["grants"].get("admin").is_none());
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::config::Loaded;
 use crate::core::audit::{self, AuditCtx};
 use crate::core::auth::token;
-use crate::core::db::{DbConn, PooledConn};
+use crate::core::db::DbConn;
 use crate::core::error::AppError;
 use crate::core::org::{departments, roles, users};
 use crate::core::setup;
@@ -119,10 +119,8 @@ pub enum AuditCommand {
     Verify,
 }
 
-fn connect(loaded: &Loaded) -> Result<PooledConn, Failure> {
-    let pool = crate::app::open_database(&loaded.settings)?;
-    pool.get()
-        .map_err(|e| Failure::runtime(format!("database pool: {e}")))
+fn connect(loaded: &Loaded) -> Result<DbConn, Failure> {
+    Ok(crate::app::open_connection(&loaded.settings)?)
 }
 
 fn app_err(e: AppError) -> Failure {
@@ -179,7 +177,7 @@ pub fn init(loaded: &Loaded, a: &InitArgs) -> Result<(), Failure> {
 
 pub fn user(loaded: &Loaded, cmd: &UserCommand) -> Result<(), Failure> {
     let mut conn = connect(loaded)?;
-    let conn = &mut *conn;
+    let conn = &mut conn;
     let ctx = AuditCtx::cli();
     match cmd {
         UserCommand::Add {
@@ -243,7 +241,7 @@ pub fn user(loaded: &Loaded, cmd: &UserCommand) -> Result<(), Failure> {
             let u = users::by_email(conn, email).map_err(app_err)?;
             users::set_password(conn, &ctx, u.id, &pw, None).map_err(app_err)?;
             println!(
-                "password changed for {}; their sessions have ended",
+                "password changed for {}; their sessions have ended and API tokens are revoked",
                 u.email
             );
         }
@@ -288,7 +286,7 @@ pub fn user(loaded: &Loaded, cmd: &UserCommand) -> Result<(), Failure> {
 
 pub fn token_cmd(loaded: &Loaded, cmd: &TokenCommand) -> Result<(), Failure> {
     let mut conn = connect(loaded)?;
-    let conn = &mut *conn;
+    let conn = &mut conn;
     let ctx = AuditCtx::cli();
     match cmd {
         TokenCommand::Create {

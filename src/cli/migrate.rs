@@ -21,10 +21,7 @@ pub fn run(loaded: &Loaded, status: bool) -> Result<(), Failure> {
             crate::app::prepare_data_dir(settings)?;
         }
     }
-    let pool = db::open_pool(&url, 1)?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| Failure::runtime(format!("database pool: {e}")))?;
+    let mut conn = db::open_single(&url)?;
     if status {
         println!("database: {}", url.describe());
         for m in migrations::status(&mut conn)? {

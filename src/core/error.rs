@@ -130,6 +130,23 @@ impl From<crate::core::db::DbError> for AppError {
             DbError::Query(diesel::result::Error::NotFound) => {
                 AppError::NotFound("record not found".into())
             }
+            DbError::Query(diesel::result::Error::DatabaseError(kind, info)) => {
+                use diesel::result::DatabaseErrorKind as K;
+                match kind {
+                    K::UniqueViolation => AppError::Conflict(format!(
+                        "a record with the same unique value already exists ({})",
+                        info.message()
+                    )),
+                    K::ForeignKeyViolation => AppError::Conflict(format!(
+                        "the change refers to a record that does not exist or is still referenced ({})",
+                        info.message()
+                    )),
+                    _ if info.message().contains("database is locked") => {
+                        AppError::Unavailable("the database is busy; try again".into())
+                    }
+                    _ => AppError::Internal(info.message().to_string()),
+                }
+            }
             DbError::Connect { .. } | DbError::Pool(_) => AppError::Unavailable(e.to_string()),
             other => AppError::Internal(other.to_string()),
         }

@@ -14,15 +14,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 /// `n` random bytes as lowercase hex.
 pub fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n];
-    // SystemRandom only fails if the OS has no entropy source at all.
+    // Session ids, CSRF and API tokens come from here: without the operating
+    // system's random source there is nothing safe to fall back to.
     if ring::rand::SystemRandom::new().fill(&mut buf).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        buf.iter_mut()
-            .enumerate()
-            .for_each(|(i, b)| *b = (t >> ((i % 16) * 8)) as u8);
+        panic!("the operating system's random number generator failed");
     }
     hex(&buf)
 }

@@ -2,10 +2,12 @@
 //!
 //! A permission is `module.action` (`customers.view`, `admin.manage`). A role
 //! grants a set of permissions and one data scope; a user may hold several
-//! roles and, per module, the widest scope among the roles that grant it wins.
+//! roles and, per module and action, the widest scope among the roles that
+//! grant that action wins (so a salesperson who is also read-only may view
+//! everything but still edit only their own records).
 //! Stores apply the scope in SQL through [`owner_filter`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -84,15 +86,11 @@ pub fn is_known_permission(perm: &str) -> bool {
     }
 }
 
-/// What one user may do in one module, and over whose records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Grant {
-    pub actions: BTreeSet<String>,
-    pub scope: DataScope,
-}
+/// What one user may do in one module: each granted action with the widest
+/// data scope any of the user's roles gives for it.
+pub type Grant = BTreeMap<String, DataScope>;
 
-/// Combine roles `(permissions, scope)` into per-module grants: the union of
-/// actions, and the widest scope among the roles granting that module.
+/// Combine roles `(permissions, scope)` into per-module grants.
 pub fn combine<'a>(
     roles: impl IntoIterator<Item = (&'a [String], DataScope)>,
 ) -> BTreeMap<String, Grant> {
@@ -102,12 +100,9 @@ pub fn combine<'a>(
             let Some((module, action)) = perm.split_once('.') else {
                 continue;
             };
-            let g = grants.entry(module.to_string()).or_insert(Grant {
-                actions: BTreeSet::new(),
-                scope,
-            });
-            g.actions.insert(action.to_string());
-            g.scope = g.scope.max(scope);
+            let actions = grants.entry(module.to_string()).or_default();
+            let s = actions.entry(action.to_string()).or_insert(scope);
+            *s = (*s).max(scope);
         }
     }
     grants
@@ -266,9 +261,10 @@ mod tests {
             (a.as_slice(), DataScope::SelfOnly),
             (b.as_slice(), DataScope::Department),
         ]);
-        assert_eq!(g["customers"].scope, DataScope::Department);
-        assert!(g["customers"].actions.contains("edit"));
-        assert_eq!(g["leads"].scope, DataScope::Department);
+        assert_eq!(g["customers"]["view"], DataScope::Department);
+        // Edit comes only from the narrow role: it keeps the narrow scope.
+        assert_eq!(g["customers"]["edit"], DataScope::SelfOnly);
+        assert_eq!(g["leads"]["view"], DataScope::Department);
         assert!(!g.contains_key("admin"));
     }
 

@@ -68,7 +68,7 @@ impl Actor {
         }
         self.grants
             .get(module)
-            .is_some_and(|g| g.actions.contains(action))
+            .is_some_and(|g| g.contains_key(action))
     }
 
     /// 403 unless [`Actor::can`].
@@ -89,14 +89,23 @@ impl Actor {
         )
     }
 
-    /// The widest data scope the actor's roles give in `module`.
-    pub fn scope(&self, module: &str) -> Option<DataScope> {
-        self.grants.get(module).map(|g| g.scope)
+    /// The widest data scope the actor's roles give for `action` in `module`.
+    pub fn scope(&self, module: &str, action: &str) -> Option<DataScope> {
+        self.grants.get(module).and_then(|g| g.get(action)).copied()
     }
 
-    /// Whose records the actor may see in `module`, for the store's WHERE clause.
-    pub fn owner_filter(&self, conn: &mut DbConn, module: &str) -> QueryResult<OwnerFilter> {
-        match self.scope(module) {
+    /// Whose records the actor may `action` (view, edit, delete, export …) in
+    /// `module`, for the store's WHERE clause.
+    pub fn owner_filter(
+        &self,
+        conn: &mut DbConn,
+        module: &str,
+        action: &str,
+    ) -> QueryResult<OwnerFilter> {
+        if !self.can(module, action) {
+            return Ok(OwnerFilter::Nothing);
+        }
+        match self.scope(module, action) {
             None => Ok(OwnerFilter::Nothing),
             Some(scope) => {
                 access::owners_for_scope(conn, self.user.id, self.user.department_id, scope)
@@ -153,6 +162,11 @@ enum Credential {
     Cookie(String),
 }
 
+/// Equality whose time does not depend on where the inputs differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -207,7 +221,10 @@ impl FromRequest for Actor {
                     },
                     Credential::Cookie(tok) => match session::lookup(&mut conn, &tok, life)? {
                         Some(s) => {
-                            if needs_csrf && csrf_sent.as_deref() != Some(s.csrf_token.as_str()) {
+                            let csrf_ok = csrf_sent.as_deref().is_some_and(|sent| {
+                                constant_time_eq(sent.as_bytes(), s.csrf_token.as_bytes())
+                            });
+                            if needs_csrf && !csrf_ok {
                                 return Err(AppError::Forbidden(format!(
                                     "missing or wrong CSRF token: send the {CSRF_HEADER} header given at login"
                                 )));

@@ -106,11 +106,23 @@ async fn logout_api(actor: Actor, state: web::Data<AppState>) -> Result<HttpResp
         .json(json!({"logged_out": true})))
 }
 
+/// Token management and "log out everywhere" need a logged-in browser
+/// session: a leaked token must not be able to mint or revoke credentials.
+fn require_session(actor: &Actor) -> Result<(), AppError> {
+    match actor.via {
+        AuthVia::Session { .. } => Ok(()),
+        AuthVia::Token { .. } => Err(AppError::Forbidden(
+            "manage tokens and sessions from a logged-in session, not with an API token".into(),
+        )),
+    }
+}
+
 #[post("/api/v1/auth/logout-all")]
 async fn logout_all_api(
     actor: Actor,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
+    require_session(&actor)?;
     let uid = actor.user_id();
     let n = state
         .db(move |conn| Ok(session::delete_all_for_user(conn, uid)?))
@@ -205,17 +217,11 @@ async fn create_token_api(
     state: web::Data<AppState>,
     body: web::Json<NewToken>,
 ) -> Result<HttpResponse, AppError> {
-    // A token may not widen a read-only token's rights.
-    let read_only = body.read_only
-        || matches!(
-            actor.via,
-            AuthVia::Token {
-                read_only: true,
-                ..
-            }
-        );
+    require_session(&actor)?;
     let NewToken {
-        name, expires_days, ..
+        name,
+        expires_days,
+        read_only,
     } = body.into_inner();
     let (secret, tok) = state
         .db(move |conn| {
@@ -239,6 +245,7 @@ async fn revoke_token_api(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
+    require_session(&actor)?;
     let id = path.into_inner();
     state
         .db(move |conn| token::revoke(conn, &actor.audit(), id, Some(actor.user_id())))

@@ -88,14 +88,21 @@ pub fn attempt(
         return Ok(Outcome::Locked(until));
     }
     if !password::verify(pw, &user.password_hash) {
-        let failures = user.failed_logins + 1;
+        // Counted in the database, so parallel guesses cannot all read the
+        // same count and slip past the threshold.
+        let failures: i32 = diesel::update(users::table.find(user.id))
+            .set(users::failed_logins.eq(users::failed_logins + 1))
+            .returning(users::failed_logins)
+            .get_result(conn)?;
         let lock = failures >= policy.lockout_threshold as i32;
-        diesel::update(users::table.find(user.id))
-            .set((
-                users::failed_logins.eq(if lock { 0 } else { failures }),
-                users::locked_until.eq(lock.then(|| t + window)),
-            ))
-            .execute(conn)?;
+        if lock {
+            diesel::update(users::table.find(user.id))
+                .set((
+                    users::failed_logins.eq(0),
+                    users::locked_until.eq(Some(t + window)),
+                ))
+                .execute(conn)?;
+        }
         log(
             conn,
             &email,
@@ -118,13 +125,27 @@ pub fn attempt(
         log(conn, &email, Some(user.id), ip, false, "disabled")?;
         return Ok(Outcome::Disabled);
     }
-    diesel::update(users::table.find(user.id))
-        .set((
-            users::failed_logins.eq(0),
-            users::locked_until.eq(None::<NaiveDateTime>),
-            users::last_login_at.eq(t),
-        ))
-        .execute(conn)?;
+    // Only if no parallel attempt locked the account meanwhile.
+    let updated = diesel::update(
+        users::table
+            .find(user.id)
+            .filter(users::locked_until.is_null().or(users::locked_until.le(t))),
+    )
+    .set((
+        users::failed_logins.eq(0),
+        users::locked_until.eq(None::<NaiveDateTime>),
+        users::last_login_at.eq(t),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        log(conn, &email, Some(user.id), ip, false, "locked")?;
+        let until = users::table
+            .find(user.id)
+            .select(users::locked_until)
+            .first::<Option<NaiveDateTime>>(conn)?
+            .unwrap_or(t + window);
+        return Ok(Outcome::Locked(until));
+    }
     log(conn, &email, Some(user.id), ip, true, "ok")?;
     Ok(Outcome::Success(Box::new(user)))
 }

@@ -246,25 +246,42 @@ impl ManageConnection for ConnectionManager {
         conn.batch_execute("SELECT 1").map_err(DbError::Query)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection returned while a transaction is open (a panic inside
+    /// `write_tx`) or broken must not be reused: it may hold SQLite's write lock.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        if std::thread::panicking() {
+            return true;
+        }
+        let status = match conn {
+            DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+            DbConn::Pg(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+        };
+        !matches!(status.transaction_depth(), Ok(None))
     }
 }
 
-/// Open one connection first (so a bad password or missing server is
-/// reported at once, not after a pool time-out), set WAL on SQLite, then
-/// build the pool.
-pub fn open_pool(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
-    let manager = ConnectionManager::new(url.clone());
-    let mut first = manager.open()?;
-    if let DbConn::Sqlite(c) = &mut first {
+/// One connection without a pool, for CLI commands: no background threads
+/// that could still be talking to the server when the process exits. Sets
+/// WAL on SQLite.
+pub fn open_single(url: &DbUrl) -> Result<DbConn, DbError> {
+    let mut conn = ConnectionManager::new(url.clone()).open()?;
+    if let DbConn::Sqlite(c) = &mut conn {
         c.batch_execute("PRAGMA journal_mode = WAL;")
             .map_err(|e| DbError::Connect {
                 target: url.describe(),
                 message: e.to_string(),
             })?;
     }
-    drop(first);
+    Ok(conn)
+}
+
+/// Open one connection first (so a bad password or missing server is
+/// reported at once, not after a pool time-out), set WAL on SQLite, then
+/// build the pool.
+pub fn open_pool(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
+    drop(open_single(url)?);
+    let manager = ConnectionManager::new(url.clone());
     Ok(R2d2Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
@@ -315,6 +332,18 @@ where
             }
         }
     }
+}
+
+/// Serialise changes to the organisation (users, roles, departments) on
+/// PostgreSQL, whose READ COMMITTED transactions would otherwise let two
+/// check-then-write invariants (one administrator left, no department or
+/// supervisor cycle, unique e-mail) pass at the same time. SQLite's
+/// `BEGIN IMMEDIATE` already serialises writers. Call first inside `write_tx`.
+pub fn lock_org(conn: &mut DbConn) -> QueryResult<()> {
+    if let DbConn::Pg(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(5391203)").execute(c)?;
+    }
+    Ok(())
 }
 
 /// The current time as stored in the database: naive UTC, whole microseconds

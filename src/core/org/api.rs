@@ -147,7 +147,8 @@ async fn reset_user_password(
     state
         .db(move |c| users::set_password(c, &actor.audit(), id, &body.password, None))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"changed": true, "sessions_ended": true})))
+    Ok(HttpResponse::Ok()
+        .json(json!({"changed": true, "sessions_ended": true, "tokens_revoked": true})))
 }
 
 // ---- departments ----

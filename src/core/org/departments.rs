@@ -99,6 +99,7 @@ pub fn create(
 ) -> Result<Department, AppError> {
     let name = validate_name(&input.name)?;
     write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
         check_parent(conn, None, input.parent_id)?;
         let t = now();
         let id: i64 = diesel::insert_into(departments::table)
@@ -138,6 +139,7 @@ pub fn update(
 ) -> Result<Department, AppError> {
     let name = validate_name(&input.name)?;
     write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
         let before = get(conn, id)?;
         check_parent(conn, Some(id), input.parent_id)?;
         let n = diesel::update(
@@ -150,7 +152,7 @@ pub fn update(
             departments::parent_id.eq(input.parent_id),
             departments::sort_order.eq(input.sort_order),
             departments::updated_at.eq(now()),
-            departments::version.eq(version + 1),
+            departments::version.eq(departments::version + 1),
         ))
         .execute(conn)?;
         if n == 0 {
@@ -171,6 +173,7 @@ pub fn update(
 
 pub fn delete(conn: &mut DbConn, ctx: &AuditCtx, id: i64, version: i32) -> Result<(), AppError> {
     write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
         let before = get(conn, id)?;
         if before.version != version {
             return Err(stale(&before));

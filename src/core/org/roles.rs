@@ -197,6 +197,7 @@ pub fn ensure_admin_remains(conn: &mut DbConn) -> Result<(), AppError> {
 pub fn create(conn: &mut DbConn, ctx: &AuditCtx, input: &RoleInput) -> Result<Role, AppError> {
     let (name, perms) = validate(input)?;
     write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
         let t = now();
         let id: i64 = diesel::insert_into(roles::table)
             .values((
@@ -232,6 +233,7 @@ pub fn update(
 ) -> Result<Role, AppError> {
     let (name, perms) = validate(input)?;
     write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
         let before = get(conn, id)?;
         let n = diesel::update(
             roles::table
@@ -244,7 +246,7 @@ pub fn update(
             roles::permissions.eq(&perms),
             roles::data_scope.eq(input.data_scope.as_str()),
             roles::updated_at.eq(now()),
-            roles::version.eq(version + 1),
+            roles::version.eq(roles::version + 1),
         ))
         .execute(conn)?;
         if n == 0 {
@@ -269,6 +271,7 @@ pub fn update(
 
 pub fn delete(conn: &mut DbConn, ctx: &AuditCtx, id: i64, version: i32) -> Result<(), AppError> {
     write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
         let before = get(conn, id)?;
         if before.version != version {
             return Err(AppError::stale(

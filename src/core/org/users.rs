@@ -262,6 +262,7 @@ pub fn create(conn: &mut DbConn, ctx: &AuditCtx, new: &NewUser) -> Result<User, 
         time_zone: new.time_zone.clone(),
     };
     write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
         let name = validate_profile(conn, None, &profile)?;
         if find_by_email(conn, &email)?.is_some() {
             return Err(AppError::invalid(
@@ -310,6 +311,7 @@ pub fn update_profile(
     p: &UserProfile,
 ) -> Result<User, AppError> {
     write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
         let current = get(conn, id)?;
         let name = validate_profile(conn, Some(id), p)?;
         let before = snapshot(conn, id)?;
@@ -325,7 +327,7 @@ pub fn update_profile(
             users::language.eq(&p.language),
             users::time_zone.eq(p.time_zone.trim()),
             users::updated_at.eq(now()),
-            users::version.eq(version + 1),
+            users::version.eq(users::version + 1),
         ))
         .execute(conn)?;
         if n == 0 {
@@ -355,6 +357,7 @@ pub fn set_roles(
     role_ids: &[i64],
 ) -> Result<User, AppError> {
     write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
         let before = snapshot(conn, id)?;
         set_role_links(conn, id, role_ids)?;
         role_store::ensure_admin_remains(conn)?;
@@ -387,6 +390,7 @@ pub fn set_active(
     active: bool,
 ) -> Result<User, AppError> {
     write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
         let before = snapshot(conn, id)?;
         diesel::update(users::table.find(id))
             .set((
@@ -422,8 +426,10 @@ pub fn set_active(
     })
 }
 
-/// Set a new password (policy checked). Ends every session of the user except
-/// `keep_session` (the one that made the change, if any).
+/// Set a new password (policy checked). A user changing their own password
+/// passes `keep_session` (their current one): their other sessions end, their
+/// API tokens stay. An administrator's reset (`None`, e.g. for a compromised
+/// account) ends every session and revokes every API token.
 pub fn set_password(
     conn: &mut DbConn,
     ctx: &AuditCtx,
@@ -436,6 +442,7 @@ pub fn set_password(
         .map_err(|m| AppError::invalid("password", format!("the password {m}")))?;
     let hash = password::hash(new_password).map_err(AppError::Internal)?;
     write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
         let t = now();
         diesel::update(users::table.find(id))
             .set((
@@ -453,6 +460,15 @@ pub fn set_password(
             q = q.filter(sessions::id.ne(keep.to_string()));
         }
         q.execute(conn)?;
+        if keep_session.is_none() {
+            diesel::update(
+                api_tokens::table
+                    .filter(api_tokens::user_id.eq(id))
+                    .filter(api_tokens::revoked_at.is_null()),
+            )
+            .set(api_tokens::revoked_at.eq(t))
+            .execute(conn)?;
+        }
         audit::record(
             conn,
             ctx,
