@@ -64,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::core::setup::routes(cfg);
     crate::core::auth::api::routes(cfg);
     crate::core::org::api::routes(cfg);
+    crate::core::web::routes(cfg);
 }
 
 fn security_headers(tls_on: bool) -> DefaultHeaders {

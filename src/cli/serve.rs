@@ -47,9 +47,9 @@ pub fn run(loaded: &Loaded) -> Result<(), Failure> {
                 ip => ip.to_string(),
             };
             tracing::warn!(
-                "No administrator yet. Create one with `rapport init --admin-email EMAIL --password-stdin`, \
-                 or POST {{\"token\": \"{token}\", \"admin_email\": ..., \"admin_password\": ...}} \
-                 to {scheme}://{host}:{}/api/v1/setup. The token works once and only until an administrator exists.",
+                "No administrator yet. Open {scheme}://{host}:{}/setup?token={token} to create one \
+                 (or run `rapport init` on the server). The link works until an administrator exists; \
+                 each start issues a new one.",
                 running.addr.port()
             );
         }

@@ -50,7 +50,7 @@ pub struct AuditRow {
 /// serialises writers).
 const AUDIT_LOCK: i64 = 0x5241_5050_4155_4449; // "RAPPAUDI"
 
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "every hashed column")]
 fn content_hash(
     prev: &str,
     at: &NaiveDateTime,

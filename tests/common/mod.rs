@@ -6,6 +6,8 @@
     reason = "each test binary uses a different part of the kit"
 )]
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

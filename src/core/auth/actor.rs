@@ -157,6 +157,11 @@ pub fn request_id(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
+#[derive(serde::Deserialize)]
+struct CsrfQuery {
+    _csrf: Option<String>,
+}
+
 enum Credential {
     Bearer(String),
     Cookie(String),
@@ -192,11 +197,18 @@ impl FromRequest for Actor {
                 .cookie(session::COOKIE)
                 .map(|c| Credential::Cookie(c.value().to_string())),
         };
+        // The header (htmx, API clients), or `_csrf` in the query string of a
+        // plain HTML form's action (pages without JavaScript).
         let csrf_sent = req
             .headers()
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+            .map(str::to_string)
+            .or_else(|| {
+                web::Query::<CsrfQuery>::from_query(req.query_string())
+                    .ok()
+                    .and_then(|q| q.into_inner()._csrf)
+            });
         let needs_csrf = is_unsafe(req.method());
         let ip = client_ip(req);
         let rid = request_id(req);

@@ -1,0 +1,489 @@
+//! zh-CN and en messages for the UI. Every key has both languages; a test
+//! checks that every key a template uses exists.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        let s = s.trim().to_ascii_lowercase();
+        if s.starts_with("zh") {
+            Some(Lang::Zh)
+        } else if s.starts_with("en") {
+            Some(Lang::En)
+        } else {
+            None
+        }
+    }
+
+    /// The first supported language in an `Accept-Language` header, by weight.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut langs: Vec<(f32, Lang)> = header
+            .split(',')
+            .filter_map(|part| {
+                let mut it = part.split(';');
+                let tag = it.next()?.trim();
+                let q = it
+                    .find_map(|p| {
+                        p.trim()
+                            .strip_prefix("q=")
+                            .and_then(|q| q.parse::<f32>().ok())
+                    })
+                    .unwrap_or(1.0);
+                Lang::parse(tag).map(|l| (q, l))
+            })
+            .collect();
+        langs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        langs.first().map(|(_, l)| *l)
+    }
+}
+
+/// Translator handed to templates: `{{ t.t("nav.users") }}`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tr {
+    pub lang: Lang,
+}
+
+impl Tr {
+    pub fn new(lang: Lang) -> Self {
+        Tr { lang }
+    }
+
+    /// The message for `key`; the key itself if it is missing (a test keeps
+    /// that from shipping).
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
+        match catalog().get(key) {
+            Some((en, zh)) => match self.lang {
+                Lang::En => en,
+                Lang::Zh => zh,
+            },
+            None => key,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.lang.code()
+    }
+}
+
+fn catalog() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
+    static MAP: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        MESSAGES
+            .iter()
+            .map(|(k, en, zh)| (*k, (*en, *zh)))
+            .collect()
+    })
+}
+
+/// A built-in role's name and description in the reader's language, as long
+/// as an administrator has not renamed it; otherwise what they typed.
+pub fn role_text(t: Tr, builtin: Option<&str>, name: &str, description: &str) -> (String, String) {
+    let Some(key) = builtin else {
+        return (name.to_string(), description.to_string());
+    };
+    let Some(b) = crate::core::access::BUILTIN_ROLES
+        .iter()
+        .find(|b| b.key == key)
+    else {
+        return (name.to_string(), description.to_string());
+    };
+    let name_key = format!("role.{key}");
+    let desc_key = format!("role.{key}.description");
+    let n = if name == b.name && has_key(&name_key) {
+        t.t(&name_key).to_string()
+    } else {
+        name.to_string()
+    };
+    let d = if description == b.description && has_key(&desc_key) {
+        t.t(&desc_key).to_string()
+    } else {
+        description.to_string()
+    };
+    (n, d)
+}
+
+pub fn has_key(key: &str) -> bool {
+    catalog().contains_key(key)
+}
+
+/// (key, English, 简体中文)
+pub const MESSAGES: &[(&str, &str, &str)] = &[
+    ("app.name", "Rapport CRM", "Rapport 客户管理"),
+    ("nav.home", "Home", "首页"),
+    ("nav.account", "My account", "我的账户"),
+    ("nav.password", "Change password", "修改密码"),
+    ("nav.tokens", "API tokens", "API 令牌"),
+    ("nav.admin", "Administration", "系统管理"),
+    ("nav.users", "Users", "用户"),
+    ("nav.departments", "Departments", "部门"),
+    ("nav.roles", "Roles", "角色"),
+    ("nav.login_log", "Login log", "登录日志"),
+    ("nav.audit", "Audit trail", "操作记录"),
+    ("nav.logout", "Log out", "退出登录"),
+    ("nav.logout_all", "Log out everywhere", "退出所有设备"),
+    ("nav.language", "中文 / English", "English / 中文"),
+    ("common.save", "Save", "保存"),
+    ("common.create", "Create", "新建"),
+    ("common.delete", "Delete", "删除"),
+    ("common.edit", "Edit", "编辑"),
+    ("common.cancel", "Cancel", "取消"),
+    ("common.back", "Back", "返回"),
+    ("common.filter", "Filter", "筛选"),
+    ("common.older", "Older entries", "更早的记录"),
+    ("common.none", "None", "无"),
+    ("common.name", "Name", "名称"),
+    ("common.email", "E-mail", "邮箱"),
+    ("common.password", "Password", "密码"),
+    ("common.status", "Status", "状态"),
+    ("common.active", "Active", "启用"),
+    ("common.disabled", "Disabled", "已停用"),
+    ("common.enable", "Enable", "启用"),
+    ("common.disable", "Disable", "停用"),
+    ("common.actions", "Actions", "操作"),
+    ("common.time", "Time", "时间"),
+    ("common.user", "User", "用户"),
+    ("common.never", "Never", "从不"),
+    ("common.saved", "Saved.", "已保存。"),
+    (
+        "common.confirm_delete",
+        "Delete this? It cannot be undone.",
+        "确定删除？此操作无法撤销。",
+    ),
+    (
+        "common.stale",
+        "Someone else changed this record while you were editing. The form now shows their version; make your change again.",
+        "您编辑期间，其他同事修改了这条记录。表单已显示对方保存的版本，请重新修改。",
+    ),
+    ("common.language", "Language", "语言"),
+    ("common.time_zone", "Time zone", "时区"),
+    ("common.department", "Department", "部门"),
+    ("common.supervisor", "Supervisor", "直属上级"),
+    ("common.roles", "Roles", "角色"),
+    ("common.from", "From", "开始"),
+    ("common.to", "To", "结束"),
+    ("common.ip", "IP address", "IP 地址"),
+    ("lang.zh", "简体中文", "简体中文"),
+    ("lang.en", "English", "English"),
+    ("login.title", "Log in", "登录"),
+    ("login.submit", "Log in", "登录"),
+    (
+        "login.invalid",
+        "Wrong e-mail or password.",
+        "邮箱或密码错误。",
+    ),
+    (
+        "login.locked",
+        "Too many wrong passwords. The account is locked for a while; try again later.",
+        "密码错误次数过多，账户已暂时锁定，请稍后再试。",
+    ),
+    (
+        "login.disabled",
+        "This account is disabled. Ask an administrator.",
+        "该账户已停用，请联系管理员。",
+    ),
+    (
+        "login.throttled",
+        "Too many failed logins from your address. Wait a few minutes.",
+        "您的地址登录失败次数过多，请几分钟后再试。",
+    ),
+    (
+        "login.no_admin",
+        "No administrator exists yet. Open the setup link from the server log, or run `rapport init` on the server.",
+        "尚未创建管理员。请打开服务器日志中的初始化链接，或在服务器上运行 `rapport init`。",
+    ),
+    (
+        "login.ended",
+        "Your session has ended. Please log in again.",
+        "会话已结束，请重新登录。",
+    ),
+    ("setup.title", "Set up Rapport", "初始化 Rapport"),
+    (
+        "setup.intro",
+        "Create the company profile and the first administrator. This page works once.",
+        "创建公司资料和第一个管理员账户。此页面只能使用一次。",
+    ),
+    ("setup.company", "Company name", "公司名称"),
+    ("setup.admin_email", "Administrator e-mail", "管理员邮箱"),
+    ("setup.admin_name", "Administrator name", "管理员姓名"),
+    (
+        "setup.password_confirm",
+        "Repeat the password",
+        "再次输入密码",
+    ),
+    (
+        "setup.mismatch",
+        "The two passwords differ.",
+        "两次输入的密码不一致。",
+    ),
+    ("setup.submit", "Create administrator", "创建管理员"),
+    (
+        "setup.done",
+        "Setup is complete. Log in with the administrator account.",
+        "初始化已完成，请使用管理员账户登录。",
+    ),
+    (
+        "setup.bad_token",
+        "This setup link is not valid. Use the link from the newest server log.",
+        "初始化链接无效，请使用服务器日志中最新的链接。",
+    ),
+    (
+        "password.policy",
+        "At least 10 characters; not a common password; not your name or e-mail.",
+        "至少 10 个字符；不能是常见密码；不能包含姓名或邮箱。",
+    ),
+    ("home.title", "Welcome", "欢迎"),
+    ("home.hello", "Hello", "您好"),
+    ("home.company", "Company", "公司"),
+    ("home.your_roles", "Your roles", "您的角色"),
+    ("home.admin_steps", "Getting started", "开始使用"),
+    (
+        "home.step_departments",
+        "Create the department tree",
+        "建立部门结构",
+    ),
+    (
+        "home.step_users",
+        "Add your colleagues and give them roles",
+        "添加同事并分配角色",
+    ),
+    (
+        "home.step_roles",
+        "Review what each role may do and see",
+        "检查各角色的权限和数据范围",
+    ),
+    (
+        "home.step_audit",
+        "Every change is in the audit trail",
+        "所有变更都记录在操作记录中",
+    ),
+    ("home.counts_users", "Users", "用户数"),
+    ("home.counts_departments", "Departments", "部门数"),
+    ("account.current_password", "Current password", "当前密码"),
+    ("account.new_password", "New password", "新密码"),
+    (
+        "account.password_changed",
+        "Password changed. Your other sessions have ended.",
+        "密码已修改，其他设备上的登录已退出。",
+    ),
+    (
+        "account.wrong_current",
+        "The current password is wrong.",
+        "当前密码错误。",
+    ),
+    (
+        "tokens.intro",
+        "Personal tokens let scripts and other systems use the API with your rights (or fewer). Send them as Authorization: Bearer.",
+        "个人令牌让脚本和其他系统以您的权限（或更少）调用 API，请以 Authorization: Bearer 方式发送。",
+    ),
+    ("tokens.name", "Token name", "令牌名称"),
+    ("tokens.read_only", "Read-only", "只读"),
+    ("tokens.full", "Full", "完整"),
+    (
+        "tokens.expires_days",
+        "Expires after (days, empty = never)",
+        "有效期（天，留空为永久）",
+    ),
+    (
+        "tokens.created",
+        "Copy the token now. It is shown only once:",
+        "请立即复制令牌，它只显示这一次：",
+    ),
+    ("tokens.prefix", "Starts with", "前缀"),
+    ("tokens.expires", "Expires", "到期"),
+    ("tokens.last_used", "Last used", "最近使用"),
+    ("tokens.revoke", "Revoke", "吊销"),
+    ("tokens.revoked", "Revoked", "已吊销"),
+    ("tokens.access", "Access", "权限"),
+    ("users.new", "New user", "新建用户"),
+    ("users.initial_password", "Initial password", "初始密码"),
+    ("users.last_login", "Last login", "最近登录"),
+    ("users.edit", "Edit user", "编辑用户"),
+    ("users.profile", "Profile", "基本资料"),
+    ("users.reset_password", "Reset password", "重置密码"),
+    (
+        "users.reset_note",
+        "Ends all of the user's sessions and revokes their API tokens.",
+        "将退出该用户的所有登录并吊销其全部 API 令牌。",
+    ),
+    (
+        "users.disable_note",
+        "Disabling ends the user's sessions and revokes their tokens at once.",
+        "停用后立即退出该用户的所有登录并吊销其令牌。",
+    ),
+    ("users.created", "User created.", "用户已创建。"),
+    ("departments.new", "New department", "新建部门"),
+    ("departments.parent", "Parent department", "上级部门"),
+    ("departments.top", "(top level)", "（顶级）"),
+    ("departments.order", "Order", "排序"),
+    ("departments.members", "Members", "成员"),
+    ("departments.edit", "Edit department", "编辑部门"),
+    ("roles.new", "New role", "新建角色"),
+    ("roles.edit", "Edit role", "编辑角色"),
+    ("roles.description", "Description", "说明"),
+    ("roles.scope", "Data scope", "数据权限"),
+    ("roles.builtin", "Built-in", "内置"),
+    ("roles.permissions", "Permissions", "功能权限"),
+    ("roles.module", "Module", "模块"),
+    ("role.administrator", "Administrator", "系统管理员"),
+    ("role.sales_manager", "Sales manager", "销售经理"),
+    ("role.salesperson", "Salesperson", "销售员"),
+    ("role.service_agent", "Service agent", "客服专员"),
+    ("role.read_only", "Read-only", "只读用户"),
+    (
+        "role.administrator.description",
+        "Everything, including users, roles, departments and the audit log",
+        "全部功能，包括用户、角色、部门和操作记录",
+    ),
+    (
+        "role.sales_manager.description",
+        "All sales work for their department and the departments below it",
+        "本部门及下属部门的全部销售工作",
+    ),
+    (
+        "role.salesperson.description",
+        "Own customers, leads and opportunities; claims from the pool",
+        "自己的客户、线索和商机；可从公海领取",
+    ),
+    (
+        "role.service_agent.description",
+        "Sees the department's customers and contacts; records follow-ups and tasks",
+        "查看本部门的客户和联系人；记录跟进和任务",
+    ),
+    (
+        "role.read_only.description",
+        "Views every sales record; changes nothing",
+        "查看全部销售数据，不能修改",
+    ),
+    ("scope.self", "Own records", "本人"),
+    (
+        "scope.self_and_subordinates",
+        "Own and subordinates'",
+        "本人及下属",
+    ),
+    ("scope.department", "Department", "本部门"),
+    (
+        "scope.department_and_children",
+        "Department and sub-departments",
+        "本部门及下属部门",
+    ),
+    ("scope.all", "All", "全部"),
+    ("module.customers", "Customers", "客户"),
+    ("module.contacts", "Contacts", "联系人"),
+    ("module.leads", "Leads", "线索"),
+    ("module.opportunities", "Opportunities", "商机"),
+    ("module.products", "Products", "产品"),
+    ("module.followups", "Follow-ups", "跟进记录"),
+    ("module.tasks", "Tasks", "任务"),
+    ("module.pool", "Customer pool", "公海"),
+    ("module.reports", "Reports", "报表"),
+    ("module.admin", "Administration", "系统管理"),
+    ("action.view", "View", "查看"),
+    ("action.create", "Create", "新建"),
+    ("action.edit", "Edit", "编辑"),
+    ("action.delete", "Delete", "删除"),
+    ("action.export", "Export", "导出"),
+    ("action.import", "Import", "导入"),
+    ("action.transfer", "Transfer", "转移"),
+    ("action.claim", "Claim", "领取"),
+    ("action.manage", "Manage", "管理"),
+    ("log.success", "Result", "结果"),
+    ("log.ok", "Success", "成功"),
+    ("log.failed", "Failed", "失败"),
+    ("log.reason", "Reason", "原因"),
+    ("audit.action", "Action", "动作"),
+    ("audit.entity", "Record type", "记录类型"),
+    ("audit.record", "Record", "记录"),
+    ("audit.changes", "Changes", "变更内容"),
+    ("audit.request", "Request", "请求"),
+    ("audit.by_cli", "command line", "命令行"),
+    ("error.title", "Something went wrong", "出错了"),
+    (
+        "error.not_found",
+        "This page or record does not exist, or you may not see it.",
+        "页面或记录不存在，或您无权查看。",
+    ),
+    (
+        "error.forbidden",
+        "You do not have permission for this.",
+        "您没有执行此操作的权限。",
+    ),
+    (
+        "error.internal",
+        "An internal error occurred. Give the administrator this request id:",
+        "发生内部错误。请将以下请求编号告知管理员：",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_negotiation() {
+        assert_eq!(
+            Lang::from_accept_language("en-US,en;q=0.9,zh-CN;q=0.8"),
+            Some(Lang::En)
+        );
+        assert_eq!(
+            Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"),
+            Some(Lang::Zh)
+        );
+        assert_eq!(
+            Lang::from_accept_language("fr-FR, en;q=0.5"),
+            Some(Lang::En)
+        );
+        assert_eq!(Lang::from_accept_language("de"), None);
+    }
+
+    #[test]
+    fn keys_are_unique_and_translated() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, en, zh) in MESSAGES {
+            assert!(seen.insert(k), "duplicate key {k}");
+            assert!(!en.is_empty() && !zh.is_empty(), "{k}");
+        }
+    }
+
+    #[test]
+    fn every_key_used_in_templates_and_code_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut missing = Vec::new();
+        let mut stack = vec![root.join("templates"), root.join("src")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                for (i, _) in text.match_indices(".t(\"") {
+                    let rest = &text[i + 4..];
+                    let key = &rest[..rest.find('"').unwrap_or(0)];
+                    let is_key = key.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'
+                    });
+                    if is_key && key.contains('.') && !has_key(key) {
+                        missing.push(format!("{}: {key}", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "missing translations: {missing:#?}");
+    }
+}

@@ -1,0 +1,319 @@
+//! The web shell: embedded assets with content hashes, the page context
+//! (language, logged-in actor, CSRF token), HTML error pages and the
+//! login redirect.
+
+pub mod pages;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+
+use actix_web::dev::Payload;
+use actix_web::http::{StatusCode, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use askama::Template;
+
+use crate::core::auth::actor::{Actor, request_id};
+use crate::core::error::AppError;
+use crate::core::i18n::{Lang, Tr};
+
+pub const LANG_COOKIE: &str = "rapport_lang";
+
+struct Asset {
+    /// Name with the content hash, as linked from pages.
+    hashed: String,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../assets/css/app.css"),
+    ),
+    (
+        "htmx.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../assets/js/htmx-2.0.11.min.js"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../assets/js/app.js"),
+    ),
+];
+
+fn assets() -> &'static HashMap<&'static str, Asset> {
+    static MAP: OnceLock<HashMap<&'static str, Asset>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|(name, ct, body)| {
+                let digest = ring::digest::digest(&ring::digest::SHA256, body);
+                let hash = crate::core::tls::hex(&digest.as_ref()[..6]);
+                let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+                (
+                    *name,
+                    Asset {
+                        hashed: format!("{stem}.{hash}.{ext}"),
+                        content_type: ct,
+                        body,
+                    },
+                )
+            })
+            .collect()
+    })
+}
+
+/// `/assets/app.1a2b3c4d5e6f.css` for `app.css`.
+pub fn asset_url(name: &str) -> String {
+    assets()
+        .get(name)
+        .map(|a| format!("/assets/{}", a.hashed))
+        .unwrap_or_default()
+}
+
+async fn serve_asset(path: web::Path<String>) -> HttpResponse {
+    let file = path.into_inner();
+    match assets().values().find(|a| a.hashed == file) {
+        Some(a) => HttpResponse::Ok()
+            .content_type(a.content_type)
+            .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+            .insert_header((header::ETAG, format!("\"{}\"", a.hashed)))
+            .body(a.body),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// The language for a request: the user's setting, else the language
+/// cookie, else `Accept-Language`, else Chinese.
+pub fn request_lang(req: &HttpRequest, user_pref: Option<&str>) -> Lang {
+    user_pref
+        .and_then(Lang::parse)
+        .or_else(|| req.cookie(LANG_COOKIE).and_then(|c| Lang::parse(c.value())))
+        .or_else(|| {
+            req.headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or_default()
+}
+
+/// An error shown as an HTML page in the user's language.
+#[derive(Debug)]
+pub struct HtmlError {
+    pub lang: Lang,
+    pub err: AppError,
+    pub request_id: String,
+    /// For an unauthenticated page request: where to come back after login.
+    pub login_next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    t: Tr,
+    css: String,
+    message: &'a str,
+    detail: String,
+}
+
+impl std::fmt::Display for HtmlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.err.fmt(f)
+    }
+}
+
+impl ResponseError for HtmlError {
+    fn status_code(&self) -> StatusCode {
+        if self.login_next.is_some() {
+            StatusCode::SEE_OTHER
+        } else {
+            self.err.status_code()
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Some(next) = &self.login_next {
+            return HttpResponse::SeeOther()
+                .insert_header((
+                    header::LOCATION,
+                    format!("/login?next={}", url_encode(next)),
+                ))
+                .finish();
+        }
+        let t = Tr::new(self.lang);
+        let (message, detail) = match &self.err {
+            AppError::NotFound(_) => (t.t("error.not_found"), String::new()),
+            AppError::Forbidden(m) => (t.t("error.forbidden"), m.clone()),
+            AppError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                (t.t("error.internal"), self.request_id.clone())
+            }
+            other => (t.t("error.title"), other.to_string()),
+        };
+        let page = ErrorPage {
+            t,
+            css: asset_url("app.css"),
+            message,
+            detail,
+        };
+        HttpResponse::build(self.status_code())
+            .content_type("text/html; charset=utf-8")
+            .body(page.render().unwrap_or_else(|_| message.to_string()))
+    }
+}
+
+/// Percent-encode a path for a query parameter.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A local path to return to after login; anything else becomes `/`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".into(),
+    }
+}
+
+/// Everything a logged-in page needs: the actor and the language.
+pub struct Ui {
+    pub actor: Actor,
+    pub lang: Lang,
+    pub request_id: String,
+}
+
+impl Ui {
+    pub fn t(&self) -> Tr {
+        Tr::new(self.lang)
+    }
+
+    /// Turn a store error into an HTML error page.
+    pub fn fail(&self, err: AppError) -> HtmlError {
+        HtmlError {
+            lang: self.lang,
+            err,
+            request_id: self.request_id.clone(),
+            login_next: None,
+        }
+    }
+
+    /// The chrome every logged-in page shares.
+    pub fn chrome(&self, section: &'static str) -> Chrome {
+        Chrome {
+            t: self.t(),
+            css: asset_url("app.css"),
+            htmx: asset_url("htmx.js"),
+            js: asset_url("app.js"),
+            user_name: self.actor.user.name.clone(),
+            is_admin: self.actor.is_admin() || self.actor.can("admin", "view"),
+            csrf: self.actor.csrf_token().unwrap_or("").to_string(),
+            section,
+        }
+    }
+
+    /// 403 page unless the actor may administer.
+    pub fn require_admin(&self, manage: bool) -> Result<(), HtmlError> {
+        let ok = self.actor.can("admin", "manage") || (!manage && self.actor.can("admin", "view"));
+        if ok {
+            Ok(())
+        } else {
+            Err(self.fail(AppError::Forbidden("administrators only".into())))
+        }
+    }
+}
+
+/// The parts of the layout shared by every logged-in page.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub t: Tr,
+    pub css: String,
+    pub htmx: String,
+    pub js: String,
+    pub user_name: String,
+    pub is_admin: bool,
+    pub csrf: String,
+    pub section: &'static str,
+}
+
+impl FromRequest for Ui {
+    type Error = HtmlError;
+    type Future = Pin<Box<dyn Future<Output = Result<Ui, HtmlError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let actor = Actor::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let rid = request_id(&req);
+            match actor.await {
+                Ok(actor) => {
+                    let lang = request_lang(&req, Some(actor.user.language.as_str()));
+                    Ok(Ui {
+                        actor,
+                        lang,
+                        request_id: rid,
+                    })
+                }
+                Err(AppError::Unauthorized(_)) => {
+                    let next = req
+                        .uri()
+                        .path_and_query()
+                        .map_or("/".to_string(), |p| p.as_str().to_string());
+                    Err(HtmlError {
+                        lang: request_lang(&req, None),
+                        err: AppError::Unauthorized("log in".into()),
+                        request_id: rid,
+                        login_next: Some(if req.method() == actix_web::http::Method::GET {
+                            next
+                        } else {
+                            "/".into()
+                        }),
+                    })
+                }
+                Err(err) => Err(HtmlError {
+                    lang: request_lang(&req, None),
+                    err,
+                    request_id: rid,
+                    login_next: None,
+                }),
+            }
+        })
+    }
+}
+
+/// Render a template into a response.
+pub fn html(status: StatusCode, tpl: &impl Template) -> HttpResponse {
+    match tpl.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            HttpResponse::InternalServerError().body("template error")
+        }
+    }
+}
+
+/// After a successful form post: go to `to` (htmx follows the redirect too).
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_string()))
+        .finish()
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/assets/{file}", web::get().to(serve_asset));
+    pages::routes(cfg);
+}

@@ -1,0 +1,159 @@
+//! The web shell in a real headless Chromium: the newcomer's first steps
+//! from the setup link to a second user, in Chinese and in English.
+//! Skipped (with a notice) where chromium/chromedriver are not installed;
+//! .ci/run installs them.
+
+mod common;
+
+use common::browser::Browser;
+use common::{Backend, TestServer};
+
+struct Words {
+    lang: &'static str,
+    hello: &'static str,
+    users: &'static str,
+    saved_user: &'static str,
+    audit: &'static str,
+    login: &'static str,
+    wrong_password: &'static str,
+}
+
+const ZH: Words = Words {
+    lang: "zh-CN",
+    hello: "您好",
+    users: "用户",
+    saved_user: "用户已创建",
+    audit: "操作记录",
+    login: "登录",
+    wrong_password: "邮箱或密码错误",
+};
+
+const EN: Words = Words {
+    lang: "en",
+    hello: "Hello",
+    users: "Users",
+    saved_user: "User created",
+    audit: "Audit trail",
+    login: "Log in",
+    wrong_password: "Wrong e-mail or password",
+};
+
+fn newcomer_story(w: &Words) {
+    let srv = TestServer::start(&Backend::Sqlite);
+    let Some(b) = Browser::start(w.lang) else {
+        eprintln!("skipped: chromium and chromedriver are not installed");
+        return;
+    };
+    let token = {
+        let mut conn = srv.db.connect();
+        rapport::core::setup::issue_token(&mut conn)
+            .unwrap()
+            .unwrap()
+    };
+    // Set RAPPORT_TEST_SCREENSHOTS=DIR to keep screenshots of the pages.
+    let shot = |name: &str| {
+        if let Ok(dir) = std::env::var("RAPPORT_TEST_SCREENSHOTS") {
+            b.screenshot(&std::path::Path::new(&dir).join(format!("{name}-{}.png", w.lang)));
+        }
+    };
+
+    // Anything but the setup link leads to the login page.
+    b.goto(&srv.url("/admin/users"));
+    b.wait_text("h1", w.login);
+
+    // The setup link from the server log.
+    b.goto(&srv.url(&format!("/setup?token={token}")));
+    b.fill("#company", "深圳市星河科技有限公司");
+    b.fill("#admin_email", "it@example.cn");
+    b.fill("#admin_name", "王管理");
+    b.fill("#admin_password", "Silver-Pine-Harbor-61");
+    b.fill("#password_confirm", "Silver-Pine-Harbor-61");
+    b.click("form button[type=submit]");
+    b.wait_text("h1", w.hello);
+    b.wait_text("main", "深圳市星河科技有限公司");
+
+    // A department.
+    b.goto(&srv.url("/admin/departments"));
+    b.fill("#name", "华南销售部");
+    b.click("main form button[type=submit]");
+    b.wait_text("table", "华南销售部");
+
+    // A salesperson in it; a weak password is refused with the values kept.
+    b.goto(&srv.url("/admin/users"));
+    b.fill("#email", "li.lei@example.cn");
+    b.fill("#name", "李雷");
+    b.select("#department_id", "华南销售部");
+    b.fill("#password", "12345678");
+    b.click("input[name=roles][value='3']");
+    b.click("main form button[type=submit]");
+    b.wait_text(".notice.error", "password");
+    shot("user-error");
+    assert_eq!(
+        b.call_value("#email"),
+        "li.lei@example.cn",
+        "the form keeps what was typed"
+    );
+    b.fill("#password", "Autumn-River-Lamp-27");
+    b.click("main form button[type=submit]");
+    b.wait_text(".notice.ok", w.saved_user);
+    b.wait_text("table", "李雷");
+    b.wait_text("table", "华南销售部");
+    shot("users");
+
+    // A personal API token, shown once.
+    b.goto(&srv.url("/account/tokens"));
+    b.fill("#name", "ERP 对接");
+    b.click("main form button[type=submit]");
+    b.wait_text("#new-token", "rpt_");
+    shot("tokens");
+
+    // Every step is in the audit trail.
+    b.goto(&srv.url("/admin/audit"));
+    b.wait_text("h1", w.audit);
+    for needle in [
+        "department",
+        "华南销售部",
+        "user",
+        "li.lei@example.cn",
+        "api_token",
+        "setup",
+    ] {
+        b.wait_text("table", needle);
+    }
+    shot("audit");
+
+    // Log out; the salesperson logs in and sees no administration.
+    b.click("header form button");
+    b.wait_text("h1", w.login);
+    b.fill("#email", "li.lei@example.cn");
+    b.fill("#password", "wrong-password-1");
+    b.click("main form button[type=submit]");
+    b.wait_text(".notice.error", w.wrong_password);
+    b.fill("#password", "Autumn-River-Lamp-27");
+    b.click("main form button[type=submit]");
+    b.wait_text("h1", w.hello);
+    let nav = b.text("header nav");
+    assert!(
+        !nav.contains(w.users),
+        "salesperson sees admin links: {nav}"
+    );
+    b.goto(&srv.url("/admin/users"));
+    b.wait_text(
+        "main",
+        if w.lang == "en" {
+            "permission"
+        } else {
+            "权限"
+        },
+    );
+}
+
+#[test]
+fn newcomer_story_in_chinese() {
+    newcomer_story(&ZH);
+}
+
+#[test]
+fn newcomer_story_in_english() {
+    newcomer_story(&EN);
+}
