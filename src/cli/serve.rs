@@ -38,6 +38,12 @@ pub fn run(loaded: &Loaded) -> Result<(), Failure> {
                 .map_err(|e| Failure::runtime(format!("database pool: {e}")))?;
             crate::core::setup::issue_token(&mut conn).map_err(|e| Failure::runtime(e.to_string()))?
         };
+        let mut jobs = crate::core::jobs::Scheduler::start(
+            pool.clone(),
+            crate::core::jobs::builtin_jobs(),
+            Arc::new(crate::core::jobs::SystemClock),
+            settings.clone(),
+        );
         let running = app::bind(settings, pool, tls)?;
         if let Some(token) = setup_token {
             let scheme = if running.https { "https" } else { "http" };
@@ -57,6 +63,7 @@ pub fn run(loaded: &Loaded) -> Result<(), Failure> {
             .wait()
             .await
             .map_err(|e| Failure::runtime(format!("server stopped with an error: {e}")))?;
+        jobs.stop();
         tracing::info!("Rapport stopped");
         Ok(())
     })

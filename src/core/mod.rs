@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod i18n;
+pub mod jobs;
 pub mod org;
 pub mod settings;
 pub mod setup;

@@ -1,0 +1,234 @@
+//! Background jobs on a schedule. With several nodes on one PostgreSQL,
+//! each run takes a PostgreSQL advisory lock named after the job, so only one
+//! node runs a job at a time; on SQLite (one node) a process-local lock does
+//! the same. Time comes from a [`Clock`] so tests can move it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use crate::core::db::{DbConn, Pool};
+
+/// Where "now" comes from.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> NaiveDateTime;
+}
+
+/// The real clock (UTC, microseconds, as stored).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> NaiveDateTime {
+        crate::core::db::now()
+    }
+}
+
+/// A clock tests set and move by hand.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<NaiveDateTime>);
+
+impl ManualClock {
+    pub fn new(start: NaiveDateTime) -> Self {
+        ManualClock(Mutex::new(start))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += by;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> NaiveDateTime {
+        self.0.lock().map(|t| *t).unwrap_or_default()
+    }
+}
+
+/// What a job gets when it runs.
+pub struct JobCtx<'a> {
+    pub clock: &'a dyn Clock,
+    pub settings: &'a crate::config::Settings,
+}
+
+pub type JobFn = fn(&mut DbConn, &JobCtx) -> Result<String, crate::core::error::AppError>;
+
+/// A job: a name (also its lock key), how often it runs, and what it does.
+#[derive(Clone)]
+pub struct Job {
+    pub name: &'static str,
+    pub every: Duration,
+    pub run: JobFn,
+}
+
+/// The outcome of one attempt to run a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ran {
+    /// It ran; the job's own summary.
+    Done(String),
+    /// Another node (or thread) holds the lock.
+    Busy,
+    Failed(String),
+}
+
+/// A stable 63-bit key for a job name (FNV-1a), used as the advisory lock id.
+fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h >> 1) as i64
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+fn local_locks() -> &'static Mutex<HashMap<&'static str, Arc<Mutex<()>>>> {
+    static LOCKS: OnceLock<Mutex<HashMap<&'static str, Arc<Mutex<()>>>>> = OnceLock::new();
+    LOCKS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Run `job` once if no one else is running it right now.
+pub fn run_once(conn: &mut DbConn, job: &Job, ctx: &JobCtx) -> Ran {
+    let key = lock_key(job.name);
+    match conn {
+        DbConn::Pg(c) => {
+            let got = diesel::sql_query(format!("SELECT pg_try_advisory_lock({key}) AS locked"))
+                .get_result::<Locked>(c)
+                .map(|l| l.locked);
+            match got {
+                Ok(true) => {}
+                Ok(false) => return Ran::Busy,
+                Err(e) => return Ran::Failed(e.to_string()),
+            }
+            let result = (job.run)(conn, ctx);
+            if let DbConn::Pg(c) = conn {
+                let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({key})")).execute(c);
+            }
+            outcome(result)
+        }
+        DbConn::Sqlite(_) => {
+            let lock = match local_locks().lock() {
+                Ok(mut map) => map.entry(job.name).or_default().clone(),
+                Err(_) => return Ran::Failed("job lock table poisoned".into()),
+            };
+            let Ok(_guard) = lock.try_lock() else {
+                return Ran::Busy;
+            };
+            outcome((job.run)(conn, ctx))
+        }
+    }
+}
+
+fn outcome(r: Result<String, crate::core::error::AppError>) -> Ran {
+    match r {
+        Ok(s) => Ran::Done(s),
+        Err(e) => Ran::Failed(e.to_string()),
+    }
+}
+
+/// The running scheduler; dropping it (or `stop`) ends the thread.
+pub struct Scheduler {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Scheduler {
+    /// Start a thread that runs each job every `job.every`, first after one
+    /// interval (so a restart loop cannot hammer the database).
+    pub fn start(
+        pool: Pool,
+        jobs: Vec<Job>,
+        clock: Arc<dyn Clock>,
+        settings: Arc<crate::config::Settings>,
+    ) -> Scheduler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("rapport-jobs".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let mut next: Vec<Instant> = jobs.iter().map(|j| started + j.every).collect();
+                while !flag.load(Ordering::Relaxed) {
+                    let now = Instant::now();
+                    for (job, due) in jobs.iter().zip(next.iter_mut()) {
+                        if now < *due {
+                            continue;
+                        }
+                        *due = now + job.every;
+                        let Ok(mut conn) = pool.get() else {
+                            tracing::warn!(job = job.name, "no database connection for the job");
+                            continue;
+                        };
+                        let ctx = JobCtx {
+                            clock: clock.as_ref(),
+                            settings: &settings,
+                        };
+                        match run_once(&mut conn, job, &ctx) {
+                            Ran::Done(summary) => {
+                                tracing::info!(job = job.name, %summary, "job ran")
+                            }
+                            Ran::Busy => tracing::debug!(job = job.name, "job running elsewhere"),
+                            Ran::Failed(e) => {
+                                tracing::warn!(job = job.name, error = %e, "job failed")
+                            }
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            })
+            .ok();
+        Scheduler { stop, thread }
+    }
+
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Jobs of the kernel; business modules add theirs.
+pub fn builtin_jobs() -> Vec<Job> {
+    vec![Job {
+        name: "purge-expired-sessions",
+        every: Duration::from_secs(600),
+        run: |conn, ctx| {
+            let n = crate::core::auth::session::purge_expired(conn, ctx.settings.auth.lifetimes())?;
+            Ok(format!("{n} expired session(s) removed"))
+        },
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keys_are_stable_and_distinct() {
+        assert_eq!(
+            lock_key("purge-expired-sessions"),
+            lock_key("purge-expired-sessions")
+        );
+        assert_ne!(lock_key("a"), lock_key("b"));
+        assert!(lock_key("x") >= 0);
+    }
+}
