@@ -94,8 +94,11 @@ struct Locked {
     locked: bool,
 }
 
-fn local_locks() -> &'static Mutex<HashMap<&'static str, Arc<Mutex<()>>>> {
-    static LOCKS: OnceLock<Mutex<HashMap<&'static str, Arc<Mutex<()>>>>> = OnceLock::new();
+/// Per-job locks for one process (SQLite: one node).
+type LocalLocks = Mutex<HashMap<&'static str, Arc<Mutex<()>>>>;
+
+fn local_locks() -> &'static LocalLocks {
+    static LOCKS: OnceLock<LocalLocks> = OnceLock::new();
     LOCKS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
