@@ -21,7 +21,8 @@ fn tables_in_db(conn: &mut DbConn) -> Vec<(String, BTreeSet<String>)> {
     let tables: Vec<Name> = match conn {
         DbConn::Sqlite(c) => diesel::sql_query(
             "SELECT name FROM sqlite_master WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite_%' AND name <> '__diesel_schema_migrations' ORDER BY name",
+             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'fts_%' \
+             AND name <> '__diesel_schema_migrations' ORDER BY name",
         )
         .load(c),
         DbConn::Pg(c) => diesel::sql_query(
@@ -85,7 +86,10 @@ fn tables_in_schema() -> Vec<(String, BTreeSet<String>)> {
         api_tokens,
         login_log,
         audit_log,
-        record_shares
+        record_shares,
+        customers,
+        custom_fields,
+        saved_views
     );
     v.sort();
     v

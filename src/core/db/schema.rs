@@ -130,12 +130,86 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    customers (id) {
+        id -> BigInt,
+        name -> Text,
+        short_name -> Text,
+        kind -> Text,
+        industry -> Text,
+        level -> Text,
+        source -> Text,
+        status -> Text,
+        phone -> Text,
+        mobile -> Text,
+        email -> Text,
+        website -> Text,
+        province -> Text,
+        city -> Text,
+        district -> Text,
+        address -> Text,
+        tags -> Text,
+        notes -> Text,
+        owner_id -> Nullable<BigInt>,
+        locked -> Bool,
+        deal_status -> Text,
+        last_follow_up_at -> Nullable<Timestamp>,
+        next_follow_up_at -> Nullable<Timestamp>,
+        custom -> Text,
+        dedupe_name -> Text,
+        dedupe_phone -> Text,
+        search_text -> Text,
+        search_cjk -> Text,
+        created_by -> Nullable<BigInt>,
+        updated_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    custom_fields (id) {
+        id -> BigInt,
+        entity -> Text,
+        key -> Text,
+        label_zh -> Text,
+        label_en -> Text,
+        kind -> Text,
+        required -> Bool,
+        unique_value -> Bool,
+        default_value -> Text,
+        options -> Text,
+        help -> Text,
+        sort_order -> Integer,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    saved_views (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        entity -> Text,
+        name -> Text,
+        definition -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(record_shares -> users (user_id));
+diesel::joinable!(customers -> users (owner_id));
+diesel::joinable!(saved_views -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -148,4 +222,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_log,
     audit_log,
     record_shares,
+    customers,
+    custom_fields,
+    saved_views,
 );

@@ -1,0 +1,3 @@
+DROP TABLE saved_views;
+DROP TABLE custom_fields;
+DROP TABLE customers;
