@@ -65,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::core::auth::api::routes(cfg);
     crate::core::org::api::routes(cfg);
     crate::core::web::routes(cfg);
+    crate::crm::routes(cfg);
 }
 
 fn security_headers(tls_on: bool) -> DefaultHeaders {

@@ -25,6 +25,15 @@ pub enum AppError {
         field: Option<String>,
         message: String,
     },
+    /// A record like this one exists; `candidates` are those the caller may
+    /// see, `hidden` counts the others. Send `confirm_duplicates: true` to
+    /// create it anyway.
+    #[error("{message}")]
+    Duplicate {
+        message: String,
+        candidates: serde_json::Value,
+        hidden: i64,
+    },
     /// The account is locked for a while (423).
     #[error("{0}")]
     Locked(String),
@@ -46,6 +55,10 @@ struct ErrorBody<'a> {
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     current: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidates: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hidden: Option<i64>,
 }
 
 impl AppError {
@@ -73,6 +86,7 @@ impl AppError {
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Conflict(_) => "conflict",
             AppError::Stale { .. } => "stale",
+            AppError::Duplicate { .. } => "duplicate",
             AppError::Invalid { .. } => "invalid",
             AppError::Unavailable(_) => "unavailable",
             AppError::Locked(_) => "locked",
@@ -88,7 +102,9 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Conflict(_) | AppError::Stale { .. } => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::Stale { .. } | AppError::Duplicate { .. } => {
+                StatusCode::CONFLICT
+            }
             AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Locked(_) => StatusCode::LOCKED,
@@ -114,11 +130,19 @@ impl ResponseError for AppError {
             AppError::Stale { current, .. } => Some(current),
             _ => None,
         };
+        let (candidates, hidden) = match self {
+            AppError::Duplicate {
+                candidates, hidden, ..
+            } => (Some(candidates), Some(*hidden)),
+            _ => (None, None),
+        };
         HttpResponse::build(self.status_code()).json(ErrorBody {
             error: self.code(),
             message,
             field,
             current,
+            candidates,
+            hidden,
         })
     }
 }

@@ -16,5 +16,6 @@ pub mod setup;
 pub mod sql;
 pub mod telemetry;
 pub mod text;
+pub mod time;
 pub mod tls;
 pub mod web;

@@ -384,9 +384,32 @@ impl Client {
     pub fn put(&self, path: &str, body: &serde_json::Value) -> Response {
         self.send("PUT", path, Some(body))
     }
+    pub fn patch(&self, path: &str, body: &serde_json::Value) -> Response {
+        self.send("PATCH", path, Some(body))
+    }
+
+    /// POST a body as it is (for malformed JSON).
+    pub fn post_raw(&self, path: &str, body: &str) -> Response {
+        let mut req = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", c);
+        }
+        if let Some(t) = &self.csrf {
+            req = req.header("X-CSRF-Token", t);
+        }
+        Response::from(self.agent.run(req.body(body.to_string()).unwrap()))
+    }
     pub fn delete(&self, path: &str) -> Response {
         self.send("DELETE", path, None)
     }
+}
+
+/// Percent-encode a query value.
+pub fn url_encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 pub const ADMIN_EMAIL: &str = "admin@example.cn";

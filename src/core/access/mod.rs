@@ -14,6 +14,9 @@ use diesel::sql_types::BigInt;
 use serde::{Deserialize, Serialize};
 
 use crate::core::db::DbConn;
+use crate::core::sql::Sql;
+
+pub mod shares;
 
 /// Business modules that carry permissions. Later modules add themselves here.
 pub const MODULES: &[&str] = &[
@@ -199,6 +202,25 @@ pub enum OwnerFilter {
     Owners(Vec<i64>),
     /// No access to the module at all.
     Nothing,
+}
+
+/// Append ` AND (<the actor may reach this row>)` to a query on the table of
+/// `entity`: rows owned by someone in `owners`, or shared with `actor_id`
+/// (writable shares only when `write`).
+pub fn push_scope(sql: &mut Sql, owners: &OwnerFilter, entity: &str, actor_id: i64, write: bool) {
+    match owners {
+        OwnerFilter::All => {}
+        OwnerFilter::Nothing => {
+            sql.push(" AND 1 = 0");
+        }
+        OwnerFilter::Owners(ids) => {
+            sql.push(" AND (owner_id IN ");
+            sql.int_list(ids);
+            sql.push(" OR ");
+            shares::push_shared_ids(sql, entity, actor_id, write);
+            sql.push(")");
+        }
+    }
 }
 
 #[derive(QueryableByName)]

@@ -10,6 +10,7 @@ use crate::core::audit::{self, AuditFilter};
 use crate::core::auth::actor::Actor;
 use crate::core::auth::login;
 use crate::core::error::AppError;
+use crate::core::fields;
 use crate::core::org::departments::{self, DepartmentInput};
 use crate::core::org::roles::{self, RoleInput};
 use crate::core::org::users::{self, NewUser, UserProfile};
@@ -308,7 +309,83 @@ async fn audit_log(
     Ok(HttpResponse::Ok().json(json!({"entries": rows})))
 }
 
+// ---- custom fields ----
+
+#[derive(Deserialize)]
+struct FieldsQuery {
+    entity: Option<String>,
+}
+
+/// Every logged-in user may read the definitions (forms and lists need them).
+#[get("/api/v1/custom-fields")]
+async fn list_fields(
+    _actor: Actor,
+    state: web::Data<AppState>,
+    q: web::Query<FieldsQuery>,
+) -> Result<HttpResponse, AppError> {
+    let entity = q.into_inner().entity;
+    if let Some(e) = &entity
+        && !fields::ENTITIES.contains(&e.as_str())
+    {
+        return Err(AppError::invalid(
+            "entity",
+            format!("one of {}", fields::ENTITIES.join(", ")),
+        ));
+    }
+    let list = state
+        .db(move |c| Ok(fields::list(c, entity.as_deref(), false)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"fields": list, "kinds": fields::KINDS})))
+}
+
+#[post("/api/v1/custom-fields")]
+async fn create_field(
+    actor: Actor,
+    state: web::Data<AppState>,
+    body: web::Json<fields::FieldInput>,
+) -> Result<HttpResponse, AppError> {
+    can_manage(&actor)?;
+    let f = state
+        .db(move |c| fields::create(c, &actor.audit(), &body))
+        .await?;
+    Ok(HttpResponse::Created().json(f))
+}
+
+#[put("/api/v1/custom-fields/{id}")]
+async fn update_field(
+    actor: Actor,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<Versioned<fields::FieldInput>>,
+) -> Result<HttpResponse, AppError> {
+    can_manage(&actor)?;
+    let id = id.into_inner();
+    let b = body.into_inner();
+    let f = state
+        .db(move |c| fields::update(c, &actor.audit(), id, b.version, &b.data))
+        .await?;
+    Ok(HttpResponse::Ok().json(f))
+}
+
+#[delete("/api/v1/custom-fields/{id}")]
+async fn delete_field(
+    actor: Actor,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    can_manage(&actor)?;
+    let id = id.into_inner();
+    state
+        .db(move |c| fields::delete(c, &actor.audit(), id))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"deleted": id})))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list_fields)
+        .service(create_field)
+        .service(update_field)
+        .service(delete_field);
     cfg.service(list_users)
         .service(create_user)
         .service(get_user)

@@ -3,6 +3,7 @@
 //! login redirect.
 
 pub mod pages;
+pub mod request;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,0 +1,164 @@
+//! Record-level sharing (collaborators): a record can be shared with other
+//! users for reading or for reading and writing, optionally until a date.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::core::audit::{self, AuditCtx};
+use crate::core::db::schema::{record_shares, users};
+use crate::core::db::{DbConn, now, write_tx};
+use crate::core::error::AppError;
+use crate::core::sql::Sql;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Share {
+    pub user_id: i64,
+    pub user_name: String,
+    pub can_write: bool,
+    pub until: Option<NaiveDateTime>,
+}
+
+/// Share (or re-share with new terms) `entity` record `record_id` with a user.
+pub fn share(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    entity: &str,
+    record_id: i64,
+    user_id: i64,
+    can_write: bool,
+    until: Option<NaiveDateTime>,
+) -> Result<(), AppError> {
+    write_tx(conn, |conn| {
+        let active: Option<bool> = users::table
+            .find(user_id)
+            .select(users::active)
+            .first(conn)
+            .optional()?;
+        match active {
+            None => {
+                return Err(AppError::invalid(
+                    "user_id",
+                    format!("user {user_id} does not exist"),
+                ));
+            }
+            Some(false) => {
+                return Err(AppError::invalid(
+                    "user_id",
+                    format!("user {user_id} is disabled"),
+                ));
+            }
+            Some(true) => {}
+        }
+        if until.is_some_and(|u| u <= now()) {
+            return Err(AppError::invalid("until", "must be in the future"));
+        }
+        diesel::delete(
+            record_shares::table
+                .filter(record_shares::entity.eq(entity))
+                .filter(record_shares::record_id.eq(record_id))
+                .filter(record_shares::user_id.eq(user_id)),
+        )
+        .execute(conn)?;
+        diesel::insert_into(record_shares::table)
+            .values((
+                record_shares::entity.eq(entity),
+                record_shares::record_id.eq(record_id),
+                record_shares::user_id.eq(user_id),
+                record_shares::can_write.eq(can_write),
+                record_shares::until.eq(until),
+                record_shares::created_by.eq(ctx.user_id),
+                record_shares::created_at.eq(now()),
+            ))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            ctx,
+            "share",
+            entity,
+            Some(record_id),
+            &serde_json::json!({"collaborator": [null, {"user_id": user_id, "can_write": can_write, "until": until}]}),
+        )?;
+        Ok(())
+    })
+}
+
+pub fn unshare(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    entity: &str,
+    record_id: i64,
+    user_id: i64,
+) -> Result<(), AppError> {
+    write_tx(conn, |conn| {
+        let n = diesel::delete(
+            record_shares::table
+                .filter(record_shares::entity.eq(entity))
+                .filter(record_shares::record_id.eq(record_id))
+                .filter(record_shares::user_id.eq(user_id)),
+        )
+        .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::NotFound(format!(
+                "user {user_id} is not a collaborator on this record"
+            )));
+        }
+        audit::record(
+            conn,
+            ctx,
+            "unshare",
+            entity,
+            Some(record_id),
+            &serde_json::json!({"collaborator": [{"user_id": user_id}, null]}),
+        )?;
+        Ok(())
+    })
+}
+
+/// Live collaborators of one record.
+pub fn list(conn: &mut DbConn, entity: &str, record_id: i64) -> QueryResult<Vec<Share>> {
+    let t = now();
+    let rows: Vec<(i64, String, bool, Option<NaiveDateTime>)> = record_shares::table
+        .inner_join(users::table)
+        .filter(record_shares::entity.eq(entity))
+        .filter(record_shares::record_id.eq(record_id))
+        .filter(
+            record_shares::until
+                .is_null()
+                .or(record_shares::until.gt(t)),
+        )
+        .order(users::name)
+        .select((
+            record_shares::user_id,
+            users::name,
+            record_shares::can_write,
+            record_shares::until,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(user_id, user_name, can_write, until)| Share {
+            user_id,
+            user_name,
+            can_write,
+            until,
+        })
+        .collect())
+}
+
+/// Append `id IN (records of `entity` shared with `user_id`, still valid
+/// [and writable])` to a query on the entity's table.
+pub fn push_shared_ids(sql: &mut Sql, entity: &str, user_id: i64, write: bool) {
+    sql.push("id IN (SELECT record_id FROM record_shares WHERE entity = ")
+        .text(entity)
+        .push(" AND user_id = ")
+        .int(user_id)
+        .push(" AND (until IS NULL OR until > ")
+        .ts(now())
+        .push(")");
+    if write {
+        sql.push(" AND can_write = ")
+            .bind(crate::core::sql::Bind::Bool(true));
+    }
+    sql.push(")");
+}

@@ -1,0 +1,407 @@
+//! Customers: the stored row, what the API shows, and the validated input.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::core::db::schema::customers;
+use crate::core::error::AppError;
+use crate::core::fields::{is_phone, is_url, parse_datetime};
+use crate::core::text;
+
+/// Typed id: a contact id can never be passed where a customer id is meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CustomerId(pub i64);
+
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = customers)]
+pub struct CustomerRow {
+    pub id: i64,
+    pub name: String,
+    pub short_name: String,
+    pub kind: String,
+    pub industry: String,
+    pub level: String,
+    pub source: String,
+    pub status: String,
+    pub phone: String,
+    pub mobile: String,
+    pub email: String,
+    pub website: String,
+    pub province: String,
+    pub city: String,
+    pub district: String,
+    pub address: String,
+    pub tags: String,
+    pub notes: String,
+    pub owner_id: Option<i64>,
+    pub locked: bool,
+    pub deal_status: String,
+    pub last_follow_up_at: Option<NaiveDateTime>,
+    pub next_follow_up_at: Option<NaiveDateTime>,
+    pub custom: String,
+    pub dedupe_name: String,
+    pub dedupe_phone: String,
+    pub search_text: String,
+    pub search_cjk: String,
+    pub created_by: Option<i64>,
+    pub updated_by: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+/// A customer as the API and pages show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub name: String,
+    pub short_name: String,
+    pub kind: String,
+    pub industry: String,
+    pub level: String,
+    pub source: String,
+    pub status: String,
+    pub phone: String,
+    pub mobile: String,
+    pub email: String,
+    pub website: String,
+    pub province: String,
+    pub city: String,
+    pub district: String,
+    pub address: String,
+    pub tags: Vec<String>,
+    pub notes: String,
+    pub owner_id: Option<i64>,
+    /// Filled in by lists and reads.
+    pub owner_name: Option<String>,
+    pub locked: bool,
+    pub deal_status: String,
+    pub last_follow_up_at: Option<NaiveDateTime>,
+    pub next_follow_up_at: Option<NaiveDateTime>,
+    pub custom: Map<String, Value>,
+    pub created_by: Option<i64>,
+    pub updated_by: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+impl From<CustomerRow> for Customer {
+    fn from(r: CustomerRow) -> Self {
+        Customer {
+            id: CustomerId(r.id),
+            name: r.name,
+            short_name: r.short_name,
+            kind: r.kind,
+            industry: r.industry,
+            level: r.level,
+            source: r.source,
+            status: r.status,
+            phone: r.phone,
+            mobile: r.mobile,
+            email: r.email,
+            website: r.website,
+            province: r.province,
+            city: r.city,
+            district: r.district,
+            address: r.address,
+            tags: serde_json::from_str(&r.tags).unwrap_or_default(),
+            notes: r.notes,
+            owner_id: r.owner_id,
+            owner_name: None,
+            locked: r.locked,
+            deal_status: r.deal_status,
+            last_follow_up_at: r.last_follow_up_at,
+            next_follow_up_at: r.next_follow_up_at,
+            custom: serde_json::from_str(&r.custom).unwrap_or_default(),
+            created_by: r.created_by,
+            updated_by: r.updated_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        }
+    }
+}
+
+pub const KINDS: &[&str] = &["company", "person"];
+pub const DEAL_STATUSES: &[&str] = &["none", "won", "lost"];
+
+/// The fields a client may set. Unknown fields are refused, so a typo never
+/// silently loses data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomerInput {
+    pub name: String,
+    pub short_name: String,
+    pub kind: String,
+    pub industry: String,
+    pub level: String,
+    pub source: String,
+    pub status: String,
+    pub phone: String,
+    pub mobile: String,
+    pub email: String,
+    pub website: String,
+    pub province: String,
+    pub city: String,
+    pub district: String,
+    pub address: String,
+    pub tags: Vec<String>,
+    pub notes: String,
+    /// Defaults to the creating user.
+    pub owner_id: Option<i64>,
+    pub locked: bool,
+    pub deal_status: String,
+    /// `YYYY-MM-DDTHH:MM[:SS]`, UTC.
+    pub next_follow_up_at: Option<String>,
+    pub custom: Value,
+}
+
+impl CustomerInput {
+    /// The editable fields of a stored customer, for merging a partial update.
+    pub fn from_customer(c: &Customer) -> CustomerInput {
+        CustomerInput {
+            name: c.name.clone(),
+            short_name: c.short_name.clone(),
+            kind: c.kind.clone(),
+            industry: c.industry.clone(),
+            level: c.level.clone(),
+            source: c.source.clone(),
+            status: c.status.clone(),
+            phone: c.phone.clone(),
+            mobile: c.mobile.clone(),
+            email: c.email.clone(),
+            website: c.website.clone(),
+            province: c.province.clone(),
+            city: c.city.clone(),
+            district: c.district.clone(),
+            address: c.address.clone(),
+            tags: c.tags.clone(),
+            notes: c.notes.clone(),
+            owner_id: c.owner_id,
+            locked: c.locked,
+            deal_status: c.deal_status.clone(),
+            next_follow_up_at: c
+                .next_follow_up_at
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            custom: Value::Object(c.custom.clone()),
+        }
+    }
+}
+
+/// Input after validation, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanCustomer {
+    pub name: String,
+    pub short_name: String,
+    pub kind: String,
+    pub industry: String,
+    pub level: String,
+    pub source: String,
+    pub status: String,
+    pub phone: String,
+    pub mobile: String,
+    pub email: String,
+    pub website: String,
+    pub province: String,
+    pub city: String,
+    pub district: String,
+    pub address: String,
+    pub tags: Vec<String>,
+    pub notes: String,
+    pub owner_id: Option<i64>,
+    pub locked: bool,
+    pub deal_status: String,
+    pub next_follow_up_at: Option<NaiveDateTime>,
+    pub dedupe_name: String,
+    pub dedupe_phone: String,
+    pub search_text: String,
+    pub search_cjk: String,
+}
+
+fn limited(field: &str, v: &str, max: usize) -> Result<String, AppError> {
+    let v = v.trim();
+    if v.chars().count() > max {
+        return Err(AppError::invalid(
+            field,
+            format!("at most {max} characters"),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// Check every fixed field (custom fields are checked by `core::fields`).
+pub fn validate(input: &CustomerInput) -> Result<CleanCustomer, AppError> {
+    let name = limited("name", &input.name, 200)?;
+    if name.is_empty() {
+        return Err(AppError::invalid("name", "a customer needs a name"));
+    }
+    let kind = if input.kind.trim().is_empty() {
+        "company".to_string()
+    } else {
+        input.kind.trim().to_string()
+    };
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(AppError::invalid("kind", "company or person"));
+    }
+    let deal_status = if input.deal_status.trim().is_empty() {
+        "none".to_string()
+    } else {
+        input.deal_status.trim().to_string()
+    };
+    if !DEAL_STATUSES.contains(&deal_status.as_str()) {
+        return Err(AppError::invalid("deal_status", "none, won or lost"));
+    }
+    let phone = limited("phone", &input.phone, 40)?;
+    if !phone.is_empty() && !is_phone(&phone) {
+        return Err(AppError::invalid(
+            "phone",
+            format!("`{phone}` is not a phone number"),
+        ));
+    }
+    let mobile = limited("mobile", &input.mobile, 40)?;
+    if !mobile.is_empty() && !is_phone(&mobile) {
+        return Err(AppError::invalid(
+            "mobile",
+            format!("`{mobile}` is not a phone number"),
+        ));
+    }
+    let email = text::normalize_email(&limited("email", &input.email, 254)?);
+    if !email.is_empty() {
+        crate::core::org::users::normalize_email(&email)?;
+    }
+    let mut website = limited("website", &input.website, 300)?;
+    if !website.is_empty() {
+        if !website.contains("://") {
+            website = format!("https://{website}");
+        }
+        if !is_url(&website) {
+            return Err(AppError::invalid(
+                "website",
+                format!("`{}` is not a web address", input.website.trim()),
+            ));
+        }
+    }
+    let mut tags: Vec<String> = Vec::new();
+    for t in &input.tags {
+        let t = limited("tags", t, 30)?;
+        if !t.is_empty() && !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    if tags.len() > 20 {
+        return Err(AppError::invalid("tags", "at most 20 tags"));
+    }
+    let next_follow_up_at = match input.next_follow_up_at.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(parse_datetime(s).ok_or_else(|| {
+            AppError::invalid(
+                "next_follow_up_at",
+                format!("`{s}` is not a date-time (YYYY-MM-DDTHH:MM:SS)"),
+            )
+        })?),
+    };
+    let short_name = limited("short_name", &input.short_name, 100)?;
+    let notes = limited("notes", &input.notes, 10_000)?;
+    let clean = CleanCustomer {
+        dedupe_name: text::normalize_name(&name),
+        dedupe_phone: text::normalize_phone(if mobile.is_empty() { &phone } else { &mobile }),
+        search_text: text::search_text(&[&name, &short_name, &email, &notes], &[&phone, &mobile]),
+        search_cjk: text::search_cjk(&[&name, &short_name, &notes]),
+        name,
+        short_name,
+        kind,
+        industry: limited("industry", &input.industry, 50)?,
+        level: limited("level", &input.level, 20)?,
+        source: limited("source", &input.source, 50)?,
+        status: limited("status", &input.status, 50)?,
+        phone,
+        mobile,
+        email,
+        website,
+        province: limited("province", &input.province, 50)?,
+        city: limited("city", &input.city, 50)?,
+        district: limited("district", &input.district, 50)?,
+        address: limited("address", &input.address, 300)?,
+        tags,
+        notes,
+        owner_id: input.owner_id,
+        locked: input.locked,
+        deal_status,
+        next_follow_up_at,
+    };
+    Ok(clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let ok = validate(&CustomerInput {
+            name: " 深圳市星河科技有限公司 ".into(),
+            phone: "+86 755-8888 6666".into(),
+            email: "Info@XingHe.CN".into(),
+            website: "www.xinghe.cn".into(),
+            tags: vec!["VIP".into(), "VIP".into(), "华南".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(ok.name, "深圳市星河科技有限公司");
+        assert_eq!(ok.email, "info@xinghe.cn");
+        assert_eq!(ok.website, "https://www.xinghe.cn");
+        assert_eq!(ok.tags, vec!["VIP", "华南"]);
+        assert_eq!(ok.dedupe_name, "深圳市星河科技");
+        for (input, field) in [
+            (CustomerInput::default(), "name"),
+            (
+                CustomerInput {
+                    name: "x".repeat(201),
+                    ..Default::default()
+                },
+                "name",
+            ),
+            (
+                CustomerInput {
+                    name: "a".into(),
+                    email: "nope".into(),
+                    ..Default::default()
+                },
+                "email",
+            ),
+            (
+                CustomerInput {
+                    name: "a".into(),
+                    phone: "call me".into(),
+                    ..Default::default()
+                },
+                "phone",
+            ),
+            (
+                CustomerInput {
+                    name: "a".into(),
+                    kind: "robot".into(),
+                    ..Default::default()
+                },
+                "kind",
+            ),
+            (
+                CustomerInput {
+                    name: "a".into(),
+                    next_follow_up_at: Some("tomorrow".into()),
+                    ..Default::default()
+                },
+                "next_follow_up_at",
+            ),
+        ] {
+            match validate(&input) {
+                Err(AppError::Invalid { field: Some(f), .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+}

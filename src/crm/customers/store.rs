@@ -1,0 +1,854 @@
+//! Customer queries. Every function takes the [`Actor`] and applies its data
+//! scope in SQL: a customer outside the scope is "not found".
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::model::{CleanCustomer, Customer, CustomerId, CustomerInput, CustomerRow, validate};
+use crate::core::access::{OwnerFilter, push_scope, shares};
+use crate::core::audit;
+use crate::core::auth::actor::Actor;
+use crate::core::db::schema::{customers, users};
+use crate::core::db::{Backend, DbConn, now, write_tx};
+use crate::core::error::AppError;
+use crate::core::fields::{self, FieldDef};
+use crate::core::list::{self, ColKind, Column, Cursor, ListParams, Phase, Total};
+use crate::core::sql::Sql;
+use crate::core::text::{self, SearchPlan};
+
+/// Permission module, share entity and audit entity name.
+pub const ENTITY: &str = "customers";
+
+/// What lists may filter and sort by (sortable ones have an index ending in id).
+pub const COLUMNS: &[Column] = &[
+    col("id", ColKind::Int, true, false),
+    col("name", ColKind::Text, true, false),
+    col("short_name", ColKind::Text, false, false),
+    col("kind", ColKind::Text, false, false),
+    col("industry", ColKind::Text, true, false),
+    col("level", ColKind::Text, true, false),
+    col("source", ColKind::Text, true, false),
+    col("status", ColKind::Text, true, false),
+    col("phone", ColKind::Text, false, false),
+    col("mobile", ColKind::Text, false, false),
+    col("email", ColKind::Text, false, false),
+    col("website", ColKind::Text, false, false),
+    col("province", ColKind::Text, false, false),
+    col("city", ColKind::Text, false, false),
+    col("district", ColKind::Text, false, false),
+    col("address", ColKind::Text, false, false),
+    col("tags", ColKind::Text, false, false),
+    col("owner_id", ColKind::Int, false, true),
+    col("locked", ColKind::Bool, false, false),
+    col("deal_status", ColKind::Text, true, false),
+    col("last_follow_up_at", ColKind::Time, true, true),
+    col("next_follow_up_at", ColKind::Time, true, true),
+    col("created_by", ColKind::Int, false, true),
+    col("created_at", ColKind::Time, true, false),
+    col("updated_at", ColKind::Time, true, false),
+];
+
+const fn col(name: &'static str, kind: ColKind, sortable: bool, nullable: bool) -> Column {
+    Column {
+        name,
+        expr: name,
+        kind,
+        sortable,
+        nullable,
+    }
+}
+
+pub const DEFAULT_SORT: &str = "-updated_at";
+
+/// Search results on SQLite page through the search index in rowid order.
+const SEARCH_TRI: &[Column] = &[Column {
+    name: "id",
+    expr: "fts_customers_tri.rowid",
+    kind: ColKind::Int,
+    sortable: true,
+    nullable: false,
+}];
+const SEARCH_CJK: &[Column] = &[Column {
+    name: "id",
+    expr: "fts_customers_cjk.rowid",
+    kind: ColKind::Int,
+    sortable: true,
+    nullable: false,
+}];
+
+fn custom_defs(conn: &mut DbConn) -> QueryResult<Vec<FieldDef>> {
+    fields::list(conn, Some(ENTITY), false)
+}
+
+/// Owner names for a set of customers.
+fn with_owner_names(conn: &mut DbConn, rows: Vec<CustomerRow>) -> QueryResult<Vec<Customer>> {
+    let mut ids: Vec<i64> = rows.iter().filter_map(|r| r.owner_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let names: HashMap<i64, String> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        users::table
+            .filter(users::id.eq_any(&ids))
+            .select((users::id, users::name))
+            .load::<(i64, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let owner = r.owner_id.and_then(|o| names.get(&o).cloned());
+            let mut c = Customer::from(r);
+            c.owner_name = owner;
+            c
+        })
+        .collect())
+}
+
+/// The row if the actor may perform `action` on it (view scope for reads).
+fn scoped_row(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: i64,
+    action: &str,
+) -> Result<Option<CustomerRow>, AppError> {
+    let owners = actor.owner_filter(conn, ENTITY, action)?;
+    let mut sql = Sql::new(conn.backend());
+    sql.push("SELECT * FROM customers WHERE id = ").int(id);
+    push_scope(&mut sql, &owners, ENTITY, actor.user_id(), action != "view");
+    Ok(sql.load::<CustomerRow>(conn)?.into_iter().next())
+}
+
+fn not_found(id: i64) -> AppError {
+    AppError::NotFound(format!("customer {id} not found"))
+}
+
+/// One customer the actor may see.
+pub fn get(conn: &mut DbConn, actor: &Actor, id: CustomerId) -> Result<Customer, AppError> {
+    actor.require(ENTITY, "view")?;
+    let row = scoped_row(conn, actor, id.0, "view")?.ok_or_else(|| not_found(id.0))?;
+    Ok(with_owner_names(conn, vec![row])?.remove(0))
+}
+
+/// For an action that changes a customer: 404 when the actor cannot see it,
+/// 403 when they can see but not `action` it.
+fn writable_row(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: i64,
+    action: &str,
+) -> Result<CustomerRow, AppError> {
+    actor.require(ENTITY, action)?;
+    match scoped_row(conn, actor, id, action)? {
+        Some(row) => Ok(row),
+        None => match scoped_row(conn, actor, id, "view")? {
+            Some(_) => Err(AppError::Forbidden(format!(
+                "you may view customer {id} but not {action} it"
+            ))),
+            None => Err(not_found(id)),
+        },
+    }
+}
+
+/// Is `owner` someone the actor may give records to for `action`?
+fn check_owner(conn: &mut DbConn, actor: &Actor, owner: i64, action: &str) -> Result<(), AppError> {
+    let active: Option<bool> = users::table
+        .find(owner)
+        .select(users::active)
+        .first(conn)
+        .optional()?;
+    match active {
+        None => {
+            return Err(AppError::invalid(
+                "owner_id",
+                format!("user {owner} does not exist"),
+            ));
+        }
+        Some(false) => {
+            return Err(AppError::invalid(
+                "owner_id",
+                format!("user {owner} is disabled"),
+            ));
+        }
+        Some(true) => {}
+    }
+    let allowed = match actor.owner_filter(conn, ENTITY, action)? {
+        OwnerFilter::All => true,
+        OwnerFilter::Owners(ids) => ids.contains(&owner),
+        OwnerFilter::Nothing => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "owner_id",
+            format!("user {owner} is outside the people you may assign customers to"),
+        ))
+    }
+}
+
+/// Duplicates of `clean` among other customers: those the actor may see,
+/// and how many more exist that they may not.
+fn duplicates(
+    conn: &mut DbConn,
+    actor: &Actor,
+    clean: &CleanCustomer,
+    exclude: Option<i64>,
+) -> Result<(Vec<Customer>, i64), AppError> {
+    let build = |backend: Backend, scoped: Option<&OwnerFilter>| {
+        let mut sql = Sql::new(backend);
+        sql.push("SELECT * FROM customers WHERE (dedupe_name = ")
+            .text(clean.dedupe_name.clone());
+        if !clean.dedupe_phone.is_empty() {
+            sql.push(" OR dedupe_phone = ")
+                .text(clean.dedupe_phone.clone());
+        }
+        if !clean.email.is_empty() {
+            sql.push(" OR email = ").text(clean.email.clone());
+        }
+        sql.push(")");
+        if let Some(id) = exclude {
+            sql.push(" AND id <> ").int(id);
+        }
+        if let Some(owners) = scoped {
+            push_scope(&mut sql, owners, ENTITY, actor.user_id(), false);
+        }
+        sql.push(" ORDER BY id LIMIT 20");
+        sql
+    };
+    if clean.dedupe_name.is_empty() && clean.dedupe_phone.is_empty() && clean.email.is_empty() {
+        return Ok((vec![], 0));
+    }
+    let all: Vec<CustomerRow> = build(conn.backend(), None).load(conn)?;
+    if all.is_empty() {
+        return Ok((vec![], 0));
+    }
+    let owners = actor.owner_filter(conn, ENTITY, "view")?;
+    let visible: Vec<CustomerRow> = build(conn.backend(), Some(&owners)).load(conn)?;
+    let hidden = (all.len() - visible.len()) as i64;
+    Ok((with_owner_names(conn, visible)?, hidden))
+}
+
+fn duplicate_error(found: Vec<Customer>, hidden: i64) -> AppError {
+    let names: Vec<String> = found.iter().map(|c| c.name.clone()).collect();
+    let message = if found.is_empty() {
+        format!(
+            "{hidden} customer(s) with the same name, phone or e-mail exist, owned by colleagues; ask an administrator, or confirm to create anyway"
+        )
+    } else {
+        format!(
+            "similar customer(s) exist: {}; open one of them, or confirm to create anyway",
+            names.join(", ")
+        )
+    };
+    AppError::Duplicate {
+        message,
+        candidates: serde_json::to_value(&found).unwrap_or_default(),
+        hidden,
+    }
+}
+
+/// Validate custom values and the references they hold.
+fn clean_custom(
+    conn: &mut DbConn,
+    actor: &Actor,
+    defs: &[FieldDef],
+    custom: &Value,
+    creating: bool,
+) -> Result<serde_json::Map<String, Value>, AppError> {
+    let (values, refs) = fields::validate(conn, defs, custom, creating)?;
+    for r in refs {
+        let visible = match r.entity {
+            "customers" => scoped_row(conn, actor, r.id, "view")?.is_some(),
+            _ => false,
+        };
+        if !visible {
+            return Err(AppError::invalid(
+                &format!("custom.{}", r.key),
+                format!(
+                    "{} {} does not exist or is not visible to you",
+                    r.entity, r.id
+                ),
+            ));
+        }
+    }
+    Ok(values)
+}
+
+fn audit_view(c: &Customer) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        for k in ["updated_at", "version", "owner_name", "updated_by"] {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+/// Create a customer. Similar existing customers make it a 409 unless
+/// `confirm_duplicates`; unique custom fields are enforced outright.
+pub fn create(
+    conn: &mut DbConn,
+    actor: &Actor,
+    input: &CustomerInput,
+    confirm_duplicates: bool,
+) -> Result<Customer, AppError> {
+    actor.require(ENTITY, "create")?;
+    let mut clean = validate(input)?;
+    let owner = clean.owner_id.unwrap_or(actor.user_id());
+    clean.owner_id = Some(owner);
+    if owner != actor.user_id() {
+        check_owner(conn, actor, owner, "create")?;
+    }
+    let defs = custom_defs(conn)?;
+    let custom = clean_custom(conn, actor, &defs, &input.custom, true)?;
+    if !confirm_duplicates {
+        let (found, hidden) = duplicates(conn, actor, &clean, None)?;
+        if !found.is_empty() || hidden > 0 {
+            return Err(duplicate_error(found, hidden));
+        }
+    }
+    let ctx = actor.audit();
+    write_tx(conn, |conn| {
+        fields::check_unique(conn, "customers", &defs, &custom, None)?;
+        let t = now();
+        let id: i64 = diesel::insert_into(customers::table)
+            .values((
+                values(&clean, &custom),
+                customers::last_follow_up_at.eq(None::<chrono::NaiveDateTime>),
+                customers::created_by.eq(Some(actor.user_id())),
+                customers::updated_by.eq(Some(actor.user_id())),
+                customers::created_at.eq(t),
+                customers::updated_at.eq(t),
+                customers::version.eq(1),
+            ))
+            .returning(customers::id)
+            .get_result(conn)?;
+        let row = customers::table
+            .find(id)
+            .select(CustomerRow::as_select())
+            .first(conn)?;
+        let c = with_owner_names(conn, vec![row])?.remove(0);
+        audit::record(
+            conn,
+            &ctx,
+            "create",
+            ENTITY,
+            Some(id),
+            &audit::diff(&Value::Null, &audit_view(&c)),
+        )?;
+        Ok(c)
+    })
+}
+
+type Values<'a> = (
+    diesel::dsl::Eq<customers::name, &'a str>,
+    diesel::dsl::Eq<customers::short_name, &'a str>,
+    diesel::dsl::Eq<customers::kind, &'a str>,
+    diesel::dsl::Eq<customers::industry, &'a str>,
+    diesel::dsl::Eq<customers::level, &'a str>,
+    diesel::dsl::Eq<customers::source, &'a str>,
+    diesel::dsl::Eq<customers::status, &'a str>,
+    diesel::dsl::Eq<customers::phone, &'a str>,
+    diesel::dsl::Eq<customers::mobile, &'a str>,
+    diesel::dsl::Eq<customers::email, &'a str>,
+    diesel::dsl::Eq<customers::website, &'a str>,
+    diesel::dsl::Eq<customers::province, &'a str>,
+    diesel::dsl::Eq<customers::city, &'a str>,
+    diesel::dsl::Eq<customers::district, &'a str>,
+    diesel::dsl::Eq<customers::address, &'a str>,
+    diesel::dsl::Eq<customers::tags, String>,
+    diesel::dsl::Eq<customers::notes, &'a str>,
+    diesel::dsl::Eq<customers::owner_id, Option<i64>>,
+    diesel::dsl::Eq<customers::locked, bool>,
+    diesel::dsl::Eq<customers::deal_status, &'a str>,
+    diesel::dsl::Eq<customers::next_follow_up_at, Option<chrono::NaiveDateTime>>,
+    diesel::dsl::Eq<customers::custom, String>,
+    diesel::dsl::Eq<customers::dedupe_name, &'a str>,
+    diesel::dsl::Eq<customers::dedupe_phone, &'a str>,
+    diesel::dsl::Eq<customers::search_text, &'a str>,
+    diesel::dsl::Eq<customers::search_cjk, &'a str>,
+);
+
+/// The stored columns for a validated customer (insert and update alike).
+fn values<'a>(c: &'a CleanCustomer, custom: &serde_json::Map<String, Value>) -> Values<'a> {
+    (
+        customers::name.eq(c.name.as_str()),
+        customers::short_name.eq(c.short_name.as_str()),
+        customers::kind.eq(c.kind.as_str()),
+        customers::industry.eq(c.industry.as_str()),
+        customers::level.eq(c.level.as_str()),
+        customers::source.eq(c.source.as_str()),
+        customers::status.eq(c.status.as_str()),
+        customers::phone.eq(c.phone.as_str()),
+        customers::mobile.eq(c.mobile.as_str()),
+        customers::email.eq(c.email.as_str()),
+        customers::website.eq(c.website.as_str()),
+        customers::province.eq(c.province.as_str()),
+        customers::city.eq(c.city.as_str()),
+        customers::district.eq(c.district.as_str()),
+        customers::address.eq(c.address.as_str()),
+        customers::tags.eq(serde_json::to_string(&c.tags).unwrap_or_else(|_| "[]".into())),
+        customers::notes.eq(c.notes.as_str()),
+        customers::owner_id.eq(c.owner_id),
+        customers::locked.eq(c.locked),
+        customers::deal_status.eq(c.deal_status.as_str()),
+        customers::next_follow_up_at.eq(c.next_follow_up_at),
+        customers::custom.eq(Value::Object(custom.clone()).to_string()),
+        customers::dedupe_name.eq(c.dedupe_name.as_str()),
+        customers::dedupe_phone.eq(c.dedupe_phone.as_str()),
+        customers::search_text.eq(c.search_text.as_str()),
+        customers::search_cjk.eq(c.search_cjk.as_str()),
+    )
+}
+
+/// Apply a partial update (`patch` holds only the fields to change) to the
+/// version the client read. A stale version is a 409 with the current record.
+pub fn update(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: CustomerId,
+    version: i32,
+    patch: &Value,
+    confirm_duplicates: bool,
+) -> Result<Customer, AppError> {
+    let row = writable_row(conn, actor, id.0, "edit")?;
+    let before = with_owner_names(conn, vec![row])?.remove(0);
+    if before.version != version {
+        return Err(AppError::stale(
+            &format!("customer \"{}\"", before.name),
+            &before,
+        ));
+    }
+    let Value::Object(changes) = patch else {
+        return Err(AppError::invalid(
+            "body",
+            "send a JSON object with the fields to change",
+        ));
+    };
+    let mut merged =
+        serde_json::to_value(CustomerInput::from_customer(&before)).unwrap_or_default();
+    if let Some(m) = merged.as_object_mut() {
+        for (k, v) in changes {
+            if k == "custom" {
+                // Custom values merge key by key; null removes one.
+                let cur = m.entry("custom").or_insert_with(|| json!({}));
+                if let (Some(cur), Some(new)) = (cur.as_object_mut(), v.as_object()) {
+                    for (ck, cv) in new {
+                        cur.insert(ck.clone(), cv.clone());
+                    }
+                } else {
+                    return Err(AppError::invalid(
+                        "custom",
+                        "must be an object of field keys to values",
+                    ));
+                }
+            } else {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let input: CustomerInput =
+        serde_json::from_value(merged).map_err(|e| AppError::invalid("body", e.to_string()))?;
+    let mut clean = validate(&input)?;
+    if clean.owner_id.is_none() {
+        clean.owner_id = before.owner_id;
+    }
+    if clean.owner_id != before.owner_id {
+        actor.require(ENTITY, "transfer")?;
+        if let Some(o) = clean.owner_id {
+            check_owner(conn, actor, o, "transfer")?;
+        }
+    }
+    let defs = custom_defs(conn)?;
+    let custom = clean_custom(conn, actor, &defs, &input.custom, false)?;
+    let identity_changed = clean.dedupe_name != text::normalize_name(&before.name)
+        || clean.email != before.email
+        || clean.phone != before.phone
+        || clean.mobile != before.mobile;
+    if identity_changed && !confirm_duplicates {
+        let (found, hidden) = duplicates(conn, actor, &clean, Some(id.0))?;
+        if !found.is_empty() || hidden > 0 {
+            return Err(duplicate_error(found, hidden));
+        }
+    }
+    let ctx = actor.audit();
+    write_tx(conn, |conn| {
+        fields::check_unique(conn, "customers", &defs, &custom, Some(id.0))?;
+        let n = diesel::update(
+            customers::table
+                .filter(customers::id.eq(id.0))
+                .filter(customers::version.eq(version)),
+        )
+        .set((
+            values(&clean, &custom),
+            customers::updated_by.eq(Some(actor.user_id())),
+            customers::updated_at.eq(now()),
+            customers::version.eq(customers::version + 1),
+        ))
+        .execute(conn)?;
+        if n == 0 {
+            let current = customers::table
+                .find(id.0)
+                .select(CustomerRow::as_select())
+                .first(conn)?;
+            return Err(AppError::stale(
+                &format!("customer \"{}\"", current.name),
+                &Customer::from(current),
+            ));
+        }
+        let row = customers::table
+            .find(id.0)
+            .select(CustomerRow::as_select())
+            .first(conn)?;
+        let after = with_owner_names(conn, vec![row])?.remove(0);
+        audit::record(
+            conn,
+            &ctx,
+            "update",
+            ENTITY,
+            Some(id.0),
+            &audit::diff(&audit_view(&before), &audit_view(&after)),
+        )?;
+        Ok(after)
+    })
+}
+
+pub fn delete(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: CustomerId,
+    version: i32,
+) -> Result<(), AppError> {
+    let row = writable_row(conn, actor, id.0, "delete")?;
+    let before = Customer::from(row);
+    if before.version != version {
+        return Err(AppError::stale(
+            &format!("customer \"{}\"", before.name),
+            &before,
+        ));
+    }
+    let ctx = actor.audit();
+    write_tx(conn, |conn| {
+        let n = diesel::delete(
+            customers::table
+                .filter(customers::id.eq(id.0))
+                .filter(customers::version.eq(version)),
+        )
+        .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::Conflict(format!(
+                "customer {} changed while deleting; reload and try again",
+                id.0
+            )));
+        }
+        diesel::delete(
+            crate::core::db::schema::record_shares::table
+                .filter(crate::core::db::schema::record_shares::entity.eq(ENTITY))
+                .filter(crate::core::db::schema::record_shares::record_id.eq(id.0)),
+        )
+        .execute(conn)?;
+        audit::record(
+            conn,
+            &ctx,
+            "delete",
+            ENTITY,
+            Some(id.0),
+            &audit::diff(&audit_view(&before), &Value::Null),
+        )?;
+        Ok(())
+    })
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    pub total: Total,
+    pub sort: String,
+}
+
+/// Built-in views: extra conditions on top of the data scope.
+pub const BUILTIN_VIEWS: &[&str] = &[
+    "mine",
+    "subordinates",
+    "all",
+    "shared",
+    "due_today",
+    "stale_30_days",
+];
+
+fn apply_view(conn: &mut DbConn, sql: &mut Sql, actor: &Actor, view: &str) -> Result<(), AppError> {
+    let me = actor.user_id();
+    match view {
+        "all" => {}
+        "mine" => {
+            sql.push(" AND owner_id = ").int(me);
+        }
+        "subordinates" => {
+            let subs = crate::core::access::owners_for_scope(
+                conn,
+                me,
+                actor.user.department_id,
+                crate::core::access::DataScope::SelfAndSubordinates,
+            )?;
+            let ids: Vec<i64> = match subs {
+                OwnerFilter::Owners(ids) => ids.into_iter().filter(|i| *i != me).collect(),
+                _ => vec![],
+            };
+            sql.push(" AND owner_id IN ").int_list(&ids);
+        }
+        "shared" => {
+            sql.push(" AND ");
+            shares::push_shared_ids(sql, ENTITY, me, false);
+        }
+        "due_today" => {
+            let (start, end) = crate::core::time::today_utc_range(&actor.user.time_zone);
+            sql.push(" AND next_follow_up_at >= ")
+                .ts(start)
+                .push(" AND next_follow_up_at < ")
+                .ts(end);
+        }
+        "stale_30_days" => {
+            sql.push(" AND (last_follow_up_at IS NULL OR last_follow_up_at < ")
+                .ts(now() - chrono::Duration::days(30))
+                .push(")");
+        }
+        other => {
+            return Err(AppError::invalid(
+                "view",
+                format!(
+                    "unknown view `{other}`; built-in: {}",
+                    BUILTIN_VIEWS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `FROM … WHERE …` for a list: search, scope, view and filters.
+fn from_where(
+    conn: &mut DbConn,
+    actor: &Actor,
+    p: &ListParams,
+    defs: &[FieldDef],
+    owners: &OwnerFilter,
+) -> Result<(Sql, bool), AppError> {
+    let backend = conn.backend();
+    let mut sql = Sql::new(backend);
+    let plan = p.q.as_deref().map(text::plan).unwrap_or(SearchPlan::Empty);
+    let searching = plan != SearchPlan::Empty;
+    match (&plan, backend) {
+        (SearchPlan::Trigram(q), Backend::Sqlite) => {
+            sql.push("FROM fts_customers_tri JOIN customers ON customers.id = fts_customers_tri.rowid WHERE fts_customers_tri MATCH ")
+                .text(text::fts5_phrase(q));
+        }
+        (SearchPlan::CjkPhrase(q), Backend::Sqlite) => {
+            sql.push("FROM fts_customers_cjk JOIN customers ON customers.id = fts_customers_cjk.rowid WHERE fts_customers_cjk MATCH ")
+                .text(text::fts5_phrase(q));
+        }
+        (SearchPlan::Trigram(q) | SearchPlan::Short(q), _) => {
+            sql.push("FROM customers WHERE customers.search_text LIKE ")
+                .text(format!("%{}%", text::like_escape(q)))
+                .push(" ESCAPE '\\'");
+        }
+        (SearchPlan::CjkPhrase(q), Backend::Postgres) => {
+            sql.push("FROM customers WHERE to_tsvector('simple', search_cjk) @@ phraseto_tsquery('simple', ")
+                .text(q.clone())
+                .push(")");
+        }
+        (SearchPlan::Empty, _) => {
+            sql.push("FROM customers WHERE 1 = 1");
+        }
+    }
+    push_scope(&mut sql, owners, ENTITY, actor.user_id(), false);
+    if let Some(view) = p.view.as_deref() {
+        apply_view(conn, &mut sql, actor, view)?;
+    }
+    list::apply_filters(&mut sql, COLUMNS, defs, &p.filters)?;
+    Ok((sql, searching))
+}
+
+/// A page of the customers the actor may see.
+pub fn list(conn: &mut DbConn, actor: &Actor, p: &ListParams) -> Result<Page<Customer>, AppError> {
+    actor.require(ENTITY, "view")?;
+    let owners = actor.owner_filter(conn, ENTITY, "view")?;
+    let defs = custom_defs(conn)?;
+    let limit = list::limit(p)?;
+    let cursor = p.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let (base, searching) = from_where(conn, actor, p, &defs, &owners)?;
+    let total = list::count(conn, base.clone())?;
+    // Search results come newest first (in the search index's own order on
+    // SQLite, so a common term stops after one page); other lists by the
+    // requested sort.
+    let sort = match (searching, conn.backend(), p.q.as_deref().map(text::plan)) {
+        (true, Backend::Sqlite, Some(SearchPlan::Trigram(_))) => {
+            list::resolve_sort(conn.backend(), SEARCH_TRI, &[], Some("-id"), "-id")?
+        }
+        (true, Backend::Sqlite, Some(SearchPlan::CjkPhrase(_))) => {
+            list::resolve_sort(conn.backend(), SEARCH_CJK, &[], Some("-id"), "-id")?
+        }
+        (true, _, _) => {
+            list::resolve_sort(conn.backend(), COLUMNS, &defs, Some("-id"), DEFAULT_SORT)?
+        }
+        (false, _, _) => list::resolve_sort(
+            conn.backend(),
+            COLUMNS,
+            &defs,
+            p.sort.as_deref(),
+            DEFAULT_SORT,
+        )?,
+    };
+    let nullable = COLUMNS
+        .iter()
+        .find(|c| c.name == sort.name())
+        .is_some_and(|c| c.nullable)
+        || sort.name().starts_with("custom.");
+    let mut rows: Vec<CustomerRow> = Vec::new();
+    // Rows with a sort value first, then (for nullable sorts) those without.
+    let mut phase = if cursor.as_ref().is_some_and(|c| c.nulls) {
+        Phase::Nulls
+    } else {
+        Phase::Values
+    };
+    loop {
+        let mut sql = base.clone();
+        sql.text = format!("SELECT customers.* {}", sql.text);
+        list::apply_page(
+            &mut sql,
+            &sort,
+            cursor.as_ref(),
+            phase,
+            limit + 1 - rows.len() as i64,
+        )?;
+        rows.extend(sql.load::<CustomerRow>(conn)?);
+        if rows.len() as i64 > limit || phase == Phase::Nulls || !nullable {
+            break;
+        }
+        phase = Phase::Nulls;
+    }
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|r| {
+            let v = sort_value(r, sort.name());
+            Cursor {
+                nulls: v.is_null(),
+                v,
+                id: r.id,
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Ok(Page {
+        items: with_owner_names(conn, rows)?,
+        next_cursor,
+        total,
+        sort: format!("{}{}", if sort.desc { "-" } else { "" }, sort.name()),
+    })
+}
+
+/// The value of the sort field on a row, as the cursor stores it.
+fn sort_value(r: &CustomerRow, field: &str) -> Value {
+    let ts = |t: Option<chrono::NaiveDateTime>| {
+        t.map_or(Value::Null, |t| {
+            Value::from(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+        })
+    };
+    match field {
+        "id" => Value::from(r.id),
+        "name" => Value::from(r.name.clone()),
+        "industry" => Value::from(r.industry.clone()),
+        "level" => Value::from(r.level.clone()),
+        "source" => Value::from(r.source.clone()),
+        "status" => Value::from(r.status.clone()),
+        "deal_status" => Value::from(r.deal_status.clone()),
+        "created_at" => ts(Some(r.created_at)),
+        "updated_at" => ts(Some(r.updated_at)),
+        "last_follow_up_at" => ts(r.last_follow_up_at),
+        "next_follow_up_at" => ts(r.next_follow_up_at),
+        other => other
+            .strip_prefix("custom.")
+            .and_then(|k| {
+                serde_json::from_str::<serde_json::Map<String, Value>>(&r.custom)
+                    .ok()?
+                    .get(k)
+                    .cloned()
+            })
+            .map(|v| match v {
+                Value::String(_) | Value::Number(_) => v,
+                other => Value::from(other.to_string()),
+            })
+            .unwrap_or(Value::Null),
+    }
+}
+
+/// Global search: the first few customers matching `q` that the actor may see.
+pub fn search(
+    conn: &mut DbConn,
+    actor: &Actor,
+    q: &str,
+    limit: i64,
+) -> Result<Vec<Customer>, AppError> {
+    if !actor.can(ENTITY, "view") {
+        return Ok(vec![]);
+    }
+    let p = ListParams {
+        q: Some(q.to_string()),
+        limit: Some(limit),
+        ..Default::default()
+    };
+    Ok(list(conn, actor, &p)?.items)
+}
+
+/// Collaborators of a customer the actor may see.
+pub fn collaborators(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: CustomerId,
+) -> Result<Vec<shares::Share>, AppError> {
+    get(conn, actor, id)?;
+    Ok(shares::list(conn, ENTITY, id.0)?)
+}
+
+/// Share a customer the actor may edit with a colleague.
+pub fn add_collaborator(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: CustomerId,
+    user_id: i64,
+    can_write: bool,
+    until: Option<chrono::NaiveDateTime>,
+) -> Result<Vec<shares::Share>, AppError> {
+    writable_row(conn, actor, id.0, "edit")?;
+    shares::share(
+        conn,
+        &actor.audit(),
+        ENTITY,
+        id.0,
+        user_id,
+        can_write,
+        until,
+    )?;
+    Ok(shares::list(conn, ENTITY, id.0)?)
+}
+
+pub fn remove_collaborator(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: CustomerId,
+    user_id: i64,
+) -> Result<Vec<shares::Share>, AppError> {
+    writable_row(conn, actor, id.0, "edit")?;
+    shares::unshare(conn, &actor.audit(), ENTITY, id.0, user_id)?;
+    Ok(shares::list(conn, ENTITY, id.0)?)
+}
