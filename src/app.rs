@@ -111,6 +111,10 @@ pub fn open_database(settings: &Settings) -> Result<Pool, StartError> {
 /// One prepared connection (migrated, instance id, built-in roles) without a
 /// pool, for CLI commands.
 pub fn open_connection(settings: &Settings) -> Result<db::DbConn, StartError> {
+    if settings.database.url.trim().is_empty() {
+        // The default SQLite file lives in the data dir: create it on first use.
+        prepare_data_dir(settings)?;
+    }
     let url = settings
         .database_url()
         .map_err(|e| StartError::Config(format!("database.url: {e}")))?;

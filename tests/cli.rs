@@ -548,4 +548,77 @@ fn admin_commands_from_the_shell(backend: common::Backend) {
     assert_fails(&o, 1, &[&format!("broken at row {next}")]);
 }
 
-both_backends!(serve_until_sigterm, admin_commands_from_the_shell);
+/// `rapport demo`: clear errors for nonsense, a refusal on a database with
+/// data, and searchable customers after its bulk load.
+fn demo_data(backend: common::Backend) {
+    let db = common::TestDb::new(&backend);
+    let d = db.dir.path();
+    let env = [
+        ("RAPPORT_DATABASE__URL", db.url.as_str()),
+        ("RAPPORT_LOG__KEEP", "0"),
+    ];
+    assert_fails(
+        &rapport(d, &["demo", "--size", "lots"], &env),
+        2,
+        &["--size", "lots"],
+    );
+    assert_fails(
+        &rapport(d, &["demo", "--locale", "fr"], &env),
+        2,
+        &["--locale"],
+    );
+    let o = rapport(d, &["demo", "--size", "300", "--seed", "7"], &env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("300 customers"), "{out}");
+    let admin = out
+        .lines()
+        .find_map(|l| l.strip_prefix("log in as "))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_fails(
+        &rapport(d, &["demo", "--size", "small"], &env),
+        2,
+        &["already holds data"],
+    );
+
+    // The bulk-loaded rows are in the search index.
+    let token = stdout(&rapport(d, &["token", "create", "--user", &admin], &env))
+        .trim()
+        .to_string();
+    let srv = common::TestServer::start_with_db(db, |_| {});
+    let c = common::Client::with_token(&srv, &token);
+    let page = c.get("/api/v1/customers?limit=200&total=1").json();
+    assert_eq!(page["total"]["count"], 300);
+    let name = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .find(|n| n.contains("有限公司"))
+        .unwrap();
+    let needle: String = name.chars().skip(2).take(4).collect();
+    let found = c
+        .get(&format!(
+            "/api/v1/customers?q={}",
+            common::url_encode(&needle)
+        ))
+        .json();
+    assert!(
+        found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["name"] == name.as_str()),
+        "{needle} in {name}"
+    );
+}
+
+both_backends!(
+    serve_until_sigterm,
+    admin_commands_from_the_shell,
+    demo_data
+);

@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 
 mod admin;
+mod demo;
 mod doctor;
 mod migrate;
 mod serve;
@@ -58,6 +59,8 @@ pub enum Command {
     /// Check the audit trail.
     #[command(subcommand)]
     Audit(admin::AuditCommand),
+    /// Fill a new database with a realistic demo company.
+    Demo(demo::DemoArgs),
     /// TLS helpers.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::User(c) => load(&cli).and_then(|l| admin::user(&l, c)),
         Command::Token(c) => load(&cli).and_then(|l| admin::token_cmd(&l, c)),
         Command::Audit(c) => load(&cli).and_then(|l| admin::audit_cmd(&l, c)),
+        Command::Demo(a) => load(&cli).and_then(|l| demo::run(&l, a)),
         Command::Tls(cmd) => tls::run(cmd),
         Command::Version => {
             println!("rapport {}", env!("CARGO_PKG_VERSION"));

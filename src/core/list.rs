@@ -87,6 +87,10 @@ pub struct ListParams {
     /// A built-in view key or a saved view id.
     #[serde(default)]
     pub view: Option<String>,
+    /// Also count the matching rows (capped). Counting can cost more than
+    /// the page itself on large tables, so it is asked for separately.
+    #[serde(default)]
+    pub total: bool,
 }
 
 /// Parse `filter=field:op:value` (repeatable), `q`, `sort`, `cursor`, `limit`, `view`.
@@ -105,6 +109,7 @@ pub fn parse_query(qs: &str) -> Result<ListParams, AppError> {
                     })?)
             }
             "filter" => p.filters.push(parse_filter(&v)?),
+            "total" => p.total = matches!(v.as_ref(), "1" | "true" | "yes"),
             _ => {}
         }
     }
@@ -459,14 +464,26 @@ pub fn apply_page(
             if sort.field.nullable {
                 sql.push(&format!(" AND {e} IS NOT NULL"));
             }
+            // Sorting by the id itself (or the search index's rowid, which
+            // is the id) needs no tie-breaker, and a single ORDER BY term lets
+            // a search index return rows in its own order.
+            let by_id = sort.field.name == "id";
             if let Some(c) = cursor {
-                sql.push(&format!(" AND ({e}, id) {cmp} ("));
-                sql.bind(cursor_bind(sort, &c.v)?)
-                    .push(", ")
-                    .int(c.id)
-                    .push(")");
+                if by_id {
+                    sql.push(&format!(" AND {e} {cmp} ")).int(c.id);
+                } else {
+                    sql.push(&format!(" AND ({e}, id) {cmp} ("));
+                    sql.bind(cursor_bind(sort, &c.v)?)
+                        .push(", ")
+                        .int(c.id)
+                        .push(")");
+                }
             }
-            sql.push(&format!(" ORDER BY {e} {dir}, id {dir}"));
+            if by_id {
+                sql.push(&format!(" ORDER BY {e} {dir}"));
+            } else {
+                sql.push(&format!(" ORDER BY {e} {dir}, id {dir}"));
+            }
         }
         Phase::Nulls => {
             sql.push(&format!(" AND {e} IS NULL"));
@@ -478,6 +495,24 @@ pub fn apply_page(
     }
     sql.push(" LIMIT ").int(limit);
     Ok(())
+}
+
+/// ORDER BY and LIMIT over the merged parts of a list (their columns, not
+/// the tables'): the same order `apply_page` gave each part.
+pub fn apply_outer_order(sql: &mut Sql, sort: &Sort, phase: Phase, limit: i64) {
+    let dir = if sort.desc { "DESC" } else { "ASC" };
+    let e = if sort.field.name == "id" {
+        "id".to_string()
+    } else {
+        sort.field.expr.clone()
+    };
+    match phase {
+        Phase::Values if sort.field.name != "id" => {
+            sql.push(&format!(" ORDER BY {e} {dir}, id {dir}"))
+        }
+        _ => sql.push(&format!(" ORDER BY id {dir}")),
+    };
+    sql.push(" LIMIT ").int(limit);
 }
 
 /// The page size asked for, within 1..=MAX_LIMIT (default 50).

@@ -1,6 +1,7 @@
 //! The business objects, one folder each.
 
 pub mod customers;
+pub mod demo;
 
 use actix_web::web;
 

@@ -177,7 +177,11 @@ impl TestServer {
     }
 
     pub fn start_with(backend: &Backend, tweak: impl FnOnce(&mut Settings)) -> TestServer {
-        let db = TestDb::new(backend);
+        Self::start_with_db(TestDb::new(backend), tweak)
+    }
+
+    /// Serve an existing test database (e.g. one a CLI command filled).
+    pub fn start_with_db(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> TestServer {
         let mut settings = settings_for(&db);
         tweak(&mut settings);
         let data_dir = settings.data_dir.clone();

@@ -40,12 +40,15 @@ CREATE INDEX customers_owner_id ON customers (owner_id, id);
 CREATE INDEX customers_updated ON customers (updated_at, id);
 CREATE INDEX customers_created ON customers (created_at, id);
 CREATE INDEX customers_name ON customers (name, id);
-CREATE INDEX customers_level ON customers (level, id);
-CREATE INDEX customers_status ON customers (status, id);
-CREATE INDEX customers_source ON customers (source, id);
-CREATE INDEX customers_industry ON customers (industry, id);
-CREATE INDEX customers_deal_status ON customers (deal_status, id);
-CREATE INDEX customers_city ON customers (province, city, id);
+-- Categorical filters: each with the default sort, so "level = A, newest
+-- first" reads only the rows it returns.
+CREATE INDEX customers_level ON customers (level, updated_at, id);
+CREATE INDEX customers_status ON customers (status, updated_at, id);
+CREATE INDEX customers_source ON customers (source, updated_at, id);
+CREATE INDEX customers_industry ON customers (industry, updated_at, id);
+CREATE INDEX customers_deal_status ON customers (deal_status, updated_at, id);
+CREATE INDEX customers_province ON customers (province, updated_at, id);
+CREATE INDEX customers_city ON customers (city, updated_at, id);
 CREATE INDEX customers_last_follow_up ON customers (last_follow_up_at, id);
 CREATE INDEX customers_next_follow_up ON customers (next_follow_up_at, id);
 CREATE INDEX customers_dedupe_name ON customers (dedupe_name);
@@ -93,7 +96,10 @@ CREATE VIRTUAL TABLE fts_customers_tri USING fts5(
 CREATE VIRTUAL TABLE fts_customers_cjk USING fts5(
     search_cjk, content = 'customers', content_rowid = 'id', tokenize = 'unicode61'
 );
-CREATE TRIGGER customers_search_ai AFTER INSERT ON customers BEGIN
+-- Bulk loads (demo data, imports) set the setting `search.bulk_load`, skip
+-- the per-row insert trigger and rebuild both indexes once at the end.
+CREATE TRIGGER customers_search_ai AFTER INSERT ON customers
+WHEN NOT EXISTS (SELECT 1 FROM settings WHERE key = 'search.bulk_load') BEGIN
     INSERT INTO fts_customers_tri (rowid, search_text) VALUES (new.id, new.search_text);
     INSERT INTO fts_customers_cjk (rowid, search_cjk) VALUES (new.id, new.search_cjk);
 END;

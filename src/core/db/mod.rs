@@ -4,6 +4,7 @@
 //! Backend-specific SQL goes through [`with_backend!`], one small match on the
 //! connection variant, never scattered through the stores.
 
+pub mod bulk;
 pub mod migrations;
 pub mod schema;
 

@@ -254,6 +254,18 @@ pub fn create(conn: &mut DbConn, ctx: &AuditCtx, new: &NewUser) -> Result<User, 
     password::check_policy(&new.password, &[&email, &new.name])
         .map_err(|m| AppError::invalid("password", format!("the password {m}")))?;
     let hash = password::hash(&new.password).map_err(AppError::Internal)?;
+    create_hashed(conn, ctx, new, &hash)
+}
+
+/// Create a user whose password the caller already checked and hashed
+/// (demo data: one hash for many users). `new.password` is ignored.
+pub fn create_hashed(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    new: &NewUser,
+    hash: &str,
+) -> Result<User, AppError> {
+    let email = normalize_email(&new.email)?;
     let profile = UserProfile {
         name: new.name.clone(),
         department_id: new.department_id,
@@ -275,7 +287,7 @@ pub fn create(conn: &mut DbConn, ctx: &AuditCtx, new: &NewUser) -> Result<User, 
             .values((
                 users::email.eq(&email),
                 users::name.eq(&name),
-                users::password_hash.eq(&hash),
+                users::password_hash.eq(hash),
                 users::department_id.eq(profile.department_id),
                 users::supervisor_id.eq(profile.supervisor_id),
                 users::active.eq(true),

@@ -222,6 +222,90 @@ pub struct CleanCustomer {
     pub search_cjk: String,
 }
 
+/// A row to insert (create, import, demo data).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = customers)]
+pub struct NewCustomer {
+    pub name: String,
+    pub short_name: String,
+    pub kind: String,
+    pub industry: String,
+    pub level: String,
+    pub source: String,
+    pub status: String,
+    pub phone: String,
+    pub mobile: String,
+    pub email: String,
+    pub website: String,
+    pub province: String,
+    pub city: String,
+    pub district: String,
+    pub address: String,
+    pub tags: String,
+    pub notes: String,
+    pub owner_id: Option<i64>,
+    pub locked: bool,
+    pub deal_status: String,
+    pub last_follow_up_at: Option<NaiveDateTime>,
+    pub next_follow_up_at: Option<NaiveDateTime>,
+    pub custom: String,
+    pub dedupe_name: String,
+    pub dedupe_phone: String,
+    pub search_text: String,
+    pub search_cjk: String,
+    pub created_by: Option<i64>,
+    pub updated_by: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+impl NewCustomer {
+    pub fn from_clean(
+        c: &CleanCustomer,
+        custom: String,
+        by: Option<i64>,
+        created_at: NaiveDateTime,
+        updated_at: NaiveDateTime,
+        last_follow_up_at: Option<NaiveDateTime>,
+    ) -> NewCustomer {
+        NewCustomer {
+            name: c.name.clone(),
+            short_name: c.short_name.clone(),
+            kind: c.kind.clone(),
+            industry: c.industry.clone(),
+            level: c.level.clone(),
+            source: c.source.clone(),
+            status: c.status.clone(),
+            phone: c.phone.clone(),
+            mobile: c.mobile.clone(),
+            email: c.email.clone(),
+            website: c.website.clone(),
+            province: c.province.clone(),
+            city: c.city.clone(),
+            district: c.district.clone(),
+            address: c.address.clone(),
+            tags: serde_json::to_string(&c.tags).unwrap_or_else(|_| "[]".into()),
+            notes: c.notes.clone(),
+            owner_id: c.owner_id,
+            locked: c.locked,
+            deal_status: c.deal_status.clone(),
+            last_follow_up_at,
+            next_follow_up_at: c.next_follow_up_at,
+            custom,
+            dedupe_name: c.dedupe_name.clone(),
+            dedupe_phone: c.dedupe_phone.clone(),
+            search_text: c.search_text.clone(),
+            search_cjk: c.search_cjk.clone(),
+            created_by: by,
+            updated_by: by,
+            created_at,
+            updated_at,
+            version: 1,
+        }
+    }
+}
+
 fn limited(field: &str, v: &str, max: usize) -> Result<String, AppError> {
     let v = v.trim();
     if v.chars().count() > max {

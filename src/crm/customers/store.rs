@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::model::{CleanCustomer, Customer, CustomerId, CustomerInput, CustomerRow, validate};
+use super::model::{
+    CleanCustomer, Customer, CustomerId, CustomerInput, CustomerRow, NewCustomer, validate,
+};
 use crate::core::access::{OwnerFilter, push_scope, shares};
 use crate::core::audit;
 use crate::core::auth::actor::Actor;
@@ -22,16 +24,17 @@ use crate::core::text::{self, SearchPlan};
 /// Permission module, share entity and audit entity name.
 pub const ENTITY: &str = "customers";
 
-/// What lists may filter and sort by (sortable ones have an index ending in id).
+/// What lists may filter and sort by. Sortable columns have an index ending
+/// in id; categorical ones are indexed together with the default sort instead.
 pub const COLUMNS: &[Column] = &[
     col("id", ColKind::Int, true, false),
     col("name", ColKind::Text, true, false),
     col("short_name", ColKind::Text, false, false),
     col("kind", ColKind::Text, false, false),
-    col("industry", ColKind::Text, true, false),
-    col("level", ColKind::Text, true, false),
-    col("source", ColKind::Text, true, false),
-    col("status", ColKind::Text, true, false),
+    col("industry", ColKind::Text, false, false),
+    col("level", ColKind::Text, false, false),
+    col("source", ColKind::Text, false, false),
+    col("status", ColKind::Text, false, false),
     col("phone", ColKind::Text, false, false),
     col("mobile", ColKind::Text, false, false),
     col("email", ColKind::Text, false, false),
@@ -43,7 +46,7 @@ pub const COLUMNS: &[Column] = &[
     col("tags", ColKind::Text, false, false),
     col("owner_id", ColKind::Int, false, true),
     col("locked", ColKind::Bool, false, false),
-    col("deal_status", ColKind::Text, true, false),
+    col("deal_status", ColKind::Text, false, false),
     col("last_follow_up_at", ColKind::Time, true, true),
     col("next_follow_up_at", ColKind::Time, true, true),
     col("created_by", ColKind::Int, false, true),
@@ -316,16 +319,16 @@ pub fn create(
     write_tx(conn, |conn| {
         fields::check_unique(conn, "customers", &defs, &custom, None)?;
         let t = now();
+        let row = NewCustomer::from_clean(
+            &clean,
+            Value::Object(custom.clone()).to_string(),
+            Some(actor.user_id()),
+            t,
+            t,
+            None,
+        );
         let id: i64 = diesel::insert_into(customers::table)
-            .values((
-                values(&clean, &custom),
-                customers::last_follow_up_at.eq(None::<chrono::NaiveDateTime>),
-                customers::created_by.eq(Some(actor.user_id())),
-                customers::updated_by.eq(Some(actor.user_id())),
-                customers::created_at.eq(t),
-                customers::updated_at.eq(t),
-                customers::version.eq(1),
-            ))
+            .values(&row)
             .returning(customers::id)
             .get_result(conn)?;
         let row = customers::table
@@ -374,7 +377,7 @@ type Values<'a> = (
     diesel::dsl::Eq<customers::search_cjk, &'a str>,
 );
 
-/// The stored columns for a validated customer (insert and update alike).
+/// The columns an update sets from a validated customer.
 fn values<'a>(c: &'a CleanCustomer, custom: &serde_json::Map<String, Value>) -> Values<'a> {
     (
         customers::name.eq(c.name.as_str()),
@@ -570,7 +573,9 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass back as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
-    pub total: Total,
+    /// Present when asked for with `total=1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<Total>,
     pub sort: String,
 }
 
@@ -633,47 +638,97 @@ fn apply_view(conn: &mut DbConn, sql: &mut Sql, actor: &Actor, view: &str) -> Re
     Ok(())
 }
 
-/// `FROM … WHERE …` for a list: search, scope, view and filters.
-fn from_where(
+/// Which rows of the actor's scope one part of a list query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The whole scope in one condition (counts, and the "all" scope).
+    Whole,
+    /// Rows owned by someone in scope: one indexed range per owner.
+    Owned,
+    /// Rows shared with the actor.
+    Shared,
+}
+
+/// Owners in scope up to which a search reads the scope's rows instead of
+/// the search index.
+const SCOPE_FIRST_MAX_OWNERS: usize = 5;
+
+fn scope_first(owners: &OwnerFilter, part: Part) -> bool {
+    match (owners, part) {
+        (_, Part::Shared) => true,
+        (OwnerFilter::Owners(ids), Part::Owned) => ids.len() <= SCOPE_FIRST_MAX_OWNERS,
+        _ => false,
+    }
+}
+
+/// Append `FROM … WHERE …` for a list: search, scope (or one part of it),
+/// view and filters.
+fn push_from_where(
     conn: &mut DbConn,
+    sql: &mut Sql,
     actor: &Actor,
     p: &ListParams,
     defs: &[FieldDef],
     owners: &OwnerFilter,
-) -> Result<(Sql, bool), AppError> {
+    part: Part,
+) -> Result<(), AppError> {
     let backend = conn.backend();
-    let mut sql = Sql::new(backend);
-    let plan = p.q.as_deref().map(text::plan).unwrap_or(SearchPlan::Empty);
-    let searching = plan != SearchPlan::Empty;
-    match (&plan, backend) {
+    let mut plan = p.q.as_deref().map(text::plan).unwrap_or(SearchPlan::Empty);
+    if scope_first(owners, part) {
+        // A narrow scope reads its own rows (by index, in sort order) and
+        // checks the text on each: cheaper than walking every match in the
+        // whole table for a common term.
+        plan = match plan {
+            SearchPlan::Trigram(q) | SearchPlan::Short(q) => SearchPlan::Short(q),
+            SearchPlan::CjkPhrase(q) => SearchPlan::Short(q.replace(' ', "")),
+            SearchPlan::Empty => SearchPlan::Empty,
+        };
+    }
+    match (plan, backend) {
         (SearchPlan::Trigram(q), Backend::Sqlite) => {
             sql.push("FROM fts_customers_tri JOIN customers ON customers.id = fts_customers_tri.rowid WHERE fts_customers_tri MATCH ")
-                .text(text::fts5_phrase(q));
+                .text(text::fts5_phrase(&q));
         }
         (SearchPlan::CjkPhrase(q), Backend::Sqlite) => {
             sql.push("FROM fts_customers_cjk JOIN customers ON customers.id = fts_customers_cjk.rowid WHERE fts_customers_cjk MATCH ")
-                .text(text::fts5_phrase(q));
+                .text(text::fts5_phrase(&q));
         }
         (SearchPlan::Trigram(q) | SearchPlan::Short(q), _) => {
             sql.push("FROM customers WHERE customers.search_text LIKE ")
-                .text(format!("%{}%", text::like_escape(q)))
+                .text(format!("%{}%", text::like_escape(&q)))
                 .push(" ESCAPE '\\'");
         }
         (SearchPlan::CjkPhrase(q), Backend::Postgres) => {
             sql.push("FROM customers WHERE to_tsvector('simple', search_cjk) @@ phraseto_tsquery('simple', ")
-                .text(q.clone())
+                .text(q)
                 .push(")");
         }
         (SearchPlan::Empty, _) => {
             sql.push("FROM customers WHERE 1 = 1");
         }
     }
-    push_scope(&mut sql, owners, ENTITY, actor.user_id(), false);
-    if let Some(view) = p.view.as_deref() {
-        apply_view(conn, &mut sql, actor, view)?;
+    match (part, owners) {
+        (Part::Owned, OwnerFilter::Owners(ids)) => {
+            sql.push(" AND owner_id IN ").int_list(ids);
+        }
+        (Part::Shared, _) => {
+            sql.push(" AND ");
+            shares::push_shared_ids(sql, ENTITY, actor.user_id(), false);
+        }
+        _ => push_scope(sql, owners, ENTITY, actor.user_id(), false),
     }
-    list::apply_filters(&mut sql, COLUMNS, defs, &p.filters)?;
-    Ok((sql, searching))
+    if let Some(view) = p.view.as_deref() {
+        apply_view(conn, sql, actor, view)?;
+    }
+    list::apply_filters(sql, COLUMNS, defs, &p.filters)?;
+    Ok(())
+}
+
+fn parts_for(owners: &OwnerFilter) -> &'static [Part] {
+    match owners {
+        OwnerFilter::Owners(_) => &[Part::Owned, Part::Shared],
+        _ => &[Part::Whole],
+    }
 }
 
 /// A page of the customers the actor may see.
@@ -683,16 +738,34 @@ pub fn list(conn: &mut DbConn, actor: &Actor, p: &ListParams) -> Result<Page<Cus
     let defs = custom_defs(conn)?;
     let limit = list::limit(p)?;
     let cursor = p.cursor.as_deref().map(Cursor::decode).transpose()?;
-    let (base, searching) = from_where(conn, actor, p, &defs, &owners)?;
-    let total = list::count(conn, base.clone())?;
+    let plan = p.q.as_deref().map(text::plan).unwrap_or(SearchPlan::Empty);
+    let searching = plan != SearchPlan::Empty;
+    let total = if p.total {
+        let mut base = Sql::new(conn.backend());
+        push_from_where(conn, &mut base, actor, p, &defs, &owners, Part::Whole)?;
+        Some(list::count(conn, base)?)
+    } else {
+        None
+    };
     // Search results come newest first (in the search index's own order on
     // SQLite, so a common term stops after one page); other lists by the
     // requested sort.
-    let sort = match (searching, conn.backend(), p.q.as_deref().map(text::plan)) {
-        (true, Backend::Sqlite, Some(SearchPlan::Trigram(_))) => {
+    let narrow = parts_for(&owners)
+        .iter()
+        .all(|part| scope_first(&owners, *part));
+    let sort = match (searching, conn.backend(), &plan) {
+        // Narrow scopes search their own rows in the usual order.
+        (true, _, _) if narrow => list::resolve_sort(
+            conn.backend(),
+            COLUMNS,
+            &defs,
+            p.sort.as_deref(),
+            DEFAULT_SORT,
+        )?,
+        (true, Backend::Sqlite, SearchPlan::Trigram(_)) => {
             list::resolve_sort(conn.backend(), SEARCH_TRI, &[], Some("-id"), "-id")?
         }
-        (true, Backend::Sqlite, Some(SearchPlan::CjkPhrase(_))) => {
+        (true, Backend::Sqlite, SearchPlan::CjkPhrase(_)) => {
             list::resolve_sort(conn.backend(), SEARCH_CJK, &[], Some("-id"), "-id")?
         }
         (true, _, _) => {
@@ -711,6 +784,10 @@ pub fn list(conn: &mut DbConn, actor: &Actor, p: &ListParams) -> Result<Page<Cus
         .find(|c| c.name == sort.name())
         .is_some_and(|c| c.nullable)
         || sort.name().starts_with("custom.");
+    // A scope of owners plus shared records is read as two parts, each able
+    // to walk its own index in sort order, merged by UNION: one combined OR
+    // would make the database read and sort the whole scope.
+    let parts = parts_for(&owners);
     let mut rows: Vec<CustomerRow> = Vec::new();
     // Rows with a sort value first, then (for nullable sorts) those without.
     let mut phase = if cursor.as_ref().is_some_and(|c| c.nulls) {
@@ -719,15 +796,26 @@ pub fn list(conn: &mut DbConn, actor: &Actor, p: &ListParams) -> Result<Page<Cus
         Phase::Values
     };
     loop {
-        let mut sql = base.clone();
-        sql.text = format!("SELECT customers.* {}", sql.text);
-        list::apply_page(
-            &mut sql,
-            &sort,
-            cursor.as_ref(),
-            phase,
-            limit + 1 - rows.len() as i64,
-        )?;
+        let want = limit + 1 - rows.len() as i64;
+        let mut sql = Sql::new(conn.backend());
+        if parts.len() == 1 {
+            sql.push("SELECT customers.* ");
+            push_from_where(conn, &mut sql, actor, p, &defs, &owners, parts[0])?;
+            list::apply_page(&mut sql, &sort, cursor.as_ref(), phase, want)?;
+        } else {
+            sql.push("SELECT * FROM (");
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" UNION ");
+                }
+                sql.push("SELECT * FROM (SELECT customers.* ");
+                push_from_where(conn, &mut sql, actor, p, &defs, &owners, *part)?;
+                list::apply_page(&mut sql, &sort, cursor.as_ref(), phase, want)?;
+                sql.push(&format!(") part{i}"));
+            }
+            sql.push(") merged");
+            list::apply_outer_order(&mut sql, &sort, phase, want);
+        }
         rows.extend(sql.load::<CustomerRow>(conn)?);
         if rows.len() as i64 > limit || phase == Phase::Nulls || !nullable {
             break;

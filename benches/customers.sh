@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Customer list, filter, search and read latency through HTTP at scale.
+#
+#   benches/customers.sh [SIZE] [SECONDS] [CONNECTIONS] [DATA_DIR]
+#
+# SIZE is what `rapport demo --size` takes (default large = 1,000,000
+# customers). Generates the demo data into a fresh data dir (or reuses
+# DATA_DIR when it already holds a demo database), starts the release server
+# on 127.0.0.1, then loads each endpoint with wrk as an administrator (scope
+# "all") and as a salesperson (scope "self"). Needs wrk and curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${1:-large}
+secs=${2:-10}
+conns=${3:-8}
+data=${4:-}
+for tool in wrk curl; do
+  command -v "$tool" >/dev/null || { echo "error: $tool is not installed (apt-get install -y $tool)" >&2; exit 2; }
+done
+cargo build --release --quiet --bin rapport
+bin=$PWD/target/release/rapport
+work=$(mktemp -d)
+cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+if [ -z "$data" ]; then data=$work/data; fi
+export RAPPORT_DATA_DIR=$data RAPPORT_LOG__LEVEL=warn RAPPORT_LOG__KEEP=0
+if [ ! -f "$data/demo.txt" ]; then
+  start=$(date +%s%3N)
+  "$bin" demo --size "$size" > "$data.demo.out" 2>/dev/null || { cat "$data.demo.out"; exit 1; }
+  mkdir -p "$data" && mv "$data.demo.out" "$data/demo.txt"
+  echo "demo data: $(( $(date +%s%3N) - start )) ms: $(head -1 "$data/demo.txt")"
+fi
+admin=$(sed -n 's/^log in as \([^ ]*\) .*/\1/p' "$data/demo.txt")
+admin_token=$("$bin" token create --user "$admin" --name bench 2>/dev/null)
+sales_token=$("$bin" token create --user sales0000@demo.rapport.local --name bench 2>/dev/null)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+RAPPORT_SERVER__LISTEN=127.0.0.1:$port "$bin" serve 2>"$work/serve.log" &
+pid=$!
+until curl -fs -o /dev/null "http://127.0.0.1:$port/readyz"; do sleep 0.05; done
+base=http://127.0.0.1:$port
+enc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="=&:,"))' "$1"; }
+id=$(curl -fs -H "Authorization: Bearer $admin_token" "$base/api/v1/customers?limit=1&sort=name" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+
+run() { # label token path
+  local out
+  out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Authorization: Bearer $2" "$base$3")
+  local rps p50 p90 p99 errs
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p90=$(awk '$1=="90%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errs=$(awk '/Non-2xx/ {print $4}' <<<"$out")
+  printf '%-44s %10s %10s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p90" "$p99" "${errs:-0}"
+}
+echo "machine: $(nproc) cores; wrk -t2 -c$conns -d${secs}s; $(sed -n 1p "$data/demo.txt")"
+printf '%-44s %10s %10s %10s %10s %8s\n' endpoint req/s p50 p90 p99 non-2xx
+run "list, first page (admin, all)"            "$admin_token" "/api/v1/customers?limit=50"
+run "list, first page (salesperson, self)"     "$sales_token" "/api/v1/customers?limit=50"
+run "filtered: level A in Shenzhen (admin)"    "$admin_token" "/api/v1/customers?limit=50&$(enc 'filter=level:eq:A&filter=city:eq:深圳')"
+run "filtered + sorted by name (salesperson)"  "$sales_token" "/api/v1/customers?limit=50&sort=name&$(enc 'filter=level:eq:A')"
+run "search 科技 (admin)"                      "$admin_token" "/api/v1/customers?limit=50&q=$(enc '科技')"
+run "search 张伟 (admin)"                      "$admin_token" "/api/v1/customers?limit=50&q=$(enc '张伟')"
+run "search 星河科技 (admin)"                  "$admin_token" "/api/v1/customers?limit=50&q=$(enc '星河科技')"
+run "search smith (admin)"                     "$admin_token" "/api/v1/customers?limit=50&q=smith"
+run "search 张伟 (salesperson)"                "$sales_token" "/api/v1/customers?limit=50&q=$(enc '张伟')"
+run "global search 科技 (salesperson)"         "$sales_token" "/api/v1/search?q=$(enc '科技')"
+run "get by id (admin)"                        "$admin_token" "/api/v1/customers/$id"
+echo "server RSS after load: $(awk '/^VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$pid/status), peak $(awk '/^VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$pid/status)"

@@ -1,0 +1,63 @@
+//! `rapport demo [--size small|medium|large|N] [--locale zh|en|mixed] [--seed S] [--force]`.
+
+use std::io::Write;
+
+use clap::Args;
+
+use crate::config::Loaded;
+use crate::crm::demo::{self, Locale};
+
+use super::Failure;
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// small (≈1k customers), medium (100k), large (1M), or a number.
+    #[arg(long, default_value = "small")]
+    size: String,
+    /// zh, en or mixed names and addresses.
+    #[arg(long, default_value = "mixed")]
+    locale: String,
+    /// The same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Add demo data even though the database already holds data.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(loaded: &Loaded, a: &DemoArgs) -> Result<(), Failure> {
+    let size = demo::parse_size(&a.size).ok_or_else(|| {
+        Failure::usage(format!(
+            "--size `{}`: use small, medium, large or a number from 1 to 20000000",
+            a.size
+        ))
+    })?;
+    let locale = Locale::parse(&a.locale)
+        .ok_or_else(|| Failure::usage(format!("--locale `{}`: use zh, en or mixed", a.locale)))?;
+    let mut conn = crate::app::open_connection(&loaded.settings)?;
+    if !a.force && demo::has_data(&mut conn).map_err(|e| Failure::runtime(e.to_string()))? {
+        return Err(Failure::usage(
+            "this database already holds data; demo data goes into a new database (or pass --force to add it anyway)",
+        ));
+    }
+    let mut last = 0;
+    let report = demo::generate(&mut conn, size, locale, a.seed, &mut |n| {
+        if n - last >= 100_000 || n == size {
+            last = n;
+            eprint!("\r{n} / {size} customers");
+            let _ = std::io::stderr().flush();
+        }
+    })
+    .map_err(|e| Failure::runtime(e.to_string()))?;
+    eprintln!();
+    println!(
+        "demo data: {} departments, {} users, {} customers in {:.1} s",
+        report.departments, report.users, report.customers, report.seconds
+    );
+    println!(
+        "log in as {} with the password {}",
+        report.admin_email, report.password
+    );
+    println!("(every demo user has that password; their addresses end in @demo.rapport.local)");
+    Ok(())
+}

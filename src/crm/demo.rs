@@ -1,0 +1,631 @@
+//! Demo data: a realistic company at any size, deterministic for a seed.
+//! Departments, users with roles, and customers with Chinese and Western
+//! names, addresses, phones, tags and follow-up dates over two years,
+//! inserted in batches inside transactions.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::core::audit::AuditCtx;
+use crate::core::db::schema::{customers, users};
+use crate::core::db::{DbConn, now};
+use crate::core::error::AppError;
+use crate::core::org::{departments, roles, users as user_store};
+use crate::crm::customers::model::{CustomerInput, NewCustomer, validate};
+use crate::with_backend;
+
+/// SplitMix64: small, fast, and the same sequence on every machine.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// 0..n
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locale {
+    Zh,
+    En,
+    Mixed,
+}
+
+impl Locale {
+    pub fn parse(s: &str) -> Option<Locale> {
+        match s {
+            "zh" => Some(Locale::Zh),
+            "en" => Some(Locale::En),
+            "mixed" => Some(Locale::Mixed),
+            _ => None,
+        }
+    }
+}
+
+/// `small` ≈ 1k customers, `medium` 100k, `large` 1M, or a number.
+pub fn parse_size(s: &str) -> Option<usize> {
+    match s {
+        "small" => Some(1_000),
+        "medium" => Some(100_000),
+        "large" => Some(1_000_000),
+        n => n
+            .replace('_', "")
+            .parse()
+            .ok()
+            .filter(|n| (1..=20_000_000).contains(n)),
+    }
+}
+
+const CITIES: &[(&str, &str, &[&str])] = &[
+    ("广东", "深圳", &["南山区", "福田区", "宝安区", "龙岗区"]),
+    ("广东", "广州", &["天河区", "海珠区", "番禺区", "白云区"]),
+    ("上海", "上海", &["浦东新区", "徐汇区", "闵行区", "静安区"]),
+    ("北京", "北京", &["朝阳区", "海淀区", "丰台区", "东城区"]),
+    ("浙江", "杭州", &["西湖区", "滨江区", "余杭区", "拱墅区"]),
+    ("江苏", "南京", &["鼓楼区", "江宁区", "玄武区", "建邺区"]),
+    ("江苏", "苏州", &["工业园区", "姑苏区", "吴中区", "相城区"]),
+    ("四川", "成都", &["高新区", "锦江区", "武侯区", "青羊区"]),
+    ("湖北", "武汉", &["江汉区", "洪山区", "武昌区", "汉阳区"]),
+    ("陕西", "西安", &["雁塔区", "碑林区", "未央区", "长安区"]),
+    ("重庆", "重庆", &["渝中区", "江北区", "渝北区", "南岸区"]),
+    ("湖南", "长沙", &["岳麓区", "芙蓉区", "天心区", "开福区"]),
+    ("福建", "厦门", &["思明区", "湖里区", "集美区", "海沧区"]),
+    ("山东", "青岛", &["市南区", "崂山区", "黄岛区", "李沧区"]),
+    ("河南", "郑州", &["金水区", "二七区", "中原区", "郑东新区"]),
+    ("安徽", "合肥", &["蜀山区", "包河区", "庐阳区", "瑶海区"]),
+];
+
+const BRAND_CHARS: &str = "星河蓝天华创恒通金鼎盛世鸿远德信瑞丰新航宇中联科达博源宏图汇嘉禾永泰安同聚力景东方海纳正和卓越领云帆智万象隆昌兴旺荣耀光明华夏鼎新启明辰泽润晟峰岚逸凯旭晨思锐拓迅捷";
+const INDUSTRIES: &[&str] = &[
+    "科技",
+    "贸易",
+    "制造",
+    "电子",
+    "物流",
+    "医疗器械",
+    "教育科技",
+    "建材",
+    "食品",
+    "服饰",
+    "网络",
+    "信息技术",
+    "新能源",
+    "环保",
+    "化工",
+    "机械",
+    "传媒",
+    "咨询",
+    "置业",
+    "生物",
+];
+const INDUSTRY_LABELS: &[&str] = &[
+    "制造业",
+    "批发零售",
+    "信息技术",
+    "医疗健康",
+    "教育",
+    "房地产",
+    "物流运输",
+    "金融",
+    "能源",
+    "其他",
+];
+const SUFFIXES: &[&str] = &[
+    "有限公司",
+    "有限公司",
+    "有限公司",
+    "股份有限公司",
+    "有限责任公司",
+    "集团有限公司",
+];
+const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤";
+const GIVEN: &str = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红鹏飞宇浩凯鑫婷雪琳晨辉建文斌波宁燕峰龙林欣佳怡晶健亮俊帅";
+const FIRST: &[&str] = &[
+    "John",
+    "Mary",
+    "James",
+    "Linda",
+    "Robert",
+    "Patricia",
+    "Michael",
+    "Jennifer",
+    "William",
+    "Elizabeth",
+    "David",
+    "Susan",
+    "Richard",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Daniel",
+    "Nancy",
+];
+const LAST: &[&str] = &[
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Thompson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Goldsmith",
+    "Walker",
+    "Hall",
+    "Allen",
+    "Young",
+    "King",
+    "Wright",
+    "Scott",
+    "Green",
+    "Baker",
+    "Adams",
+    "Nelson",
+    "Hill",
+    "Campbell",
+    "Mitchell",
+    "Roberts",
+    "Carter",
+    "Evans",
+    "Turner",
+    "Parker",
+];
+const EN_WORDS: &[&str] = &[
+    "Trading",
+    "Logistics",
+    "Systems",
+    "Technologies",
+    "Industries",
+    "Foods",
+    "Electronics",
+    "Partners",
+    "Holdings",
+    "Solutions",
+    "Imports",
+    "Engineering",
+];
+const EN_SUFFIXES: &[&str] = &["Co., Ltd.", "Inc.", "LLC", "GmbH", "Ltd."];
+const SOURCES: &[&str] = &[
+    "展会",
+    "官网",
+    "转介绍",
+    "电话营销",
+    "广告",
+    "老客户",
+    "合作伙伴",
+    "社交媒体",
+];
+const STATUSES: &[&str] = &["潜在", "意向", "洽谈", "成交", "流失"];
+const LEVELS: &[&str] = &["A", "B", "B", "C", "C", "C"];
+const TAGS: &[&str] = &[
+    "VIP",
+    "重点",
+    "华南",
+    "华东",
+    "老客户",
+    "大客户",
+    "待回访",
+    "展会",
+];
+
+fn chars(s: &str) -> Vec<char> {
+    s.chars().collect()
+}
+
+struct Names {
+    brand: Vec<char>,
+    surnames: Vec<char>,
+    given: Vec<char>,
+}
+
+fn person_zh(rng: &mut Rng, n: &Names) -> String {
+    let mut s = String::new();
+    s.push(*rng.pick(&n.surnames));
+    s.push(*rng.pick(&n.given));
+    if rng.chance(60) {
+        s.push(*rng.pick(&n.given));
+    }
+    s
+}
+
+fn digits(rng: &mut Rng, count: usize) -> String {
+    (0..count)
+        .map(|_| char::from(b'0' + rng.below(10) as u8))
+        .collect()
+}
+
+fn mobile(rng: &mut Rng) -> String {
+    format!(
+        "1{}{}",
+        rng.pick(&["3", "5", "7", "8", "9"]),
+        digits(rng, 9)
+    )
+}
+
+fn ts_between(rng: &mut Rng, from: NaiveDateTime, days: i64) -> NaiveDateTime {
+    from + Duration::seconds((rng.next_u64() % (days.max(1) as u64 * 86_400)) as i64)
+}
+
+/// One generated customer and its timestamps.
+fn customer(
+    rng: &mut Rng,
+    n: &Names,
+    locale: Locale,
+    owner: Option<i64>,
+    base: NaiveDateTime,
+) -> (CustomerInput, NaiveDateTime, Option<NaiveDateTime>) {
+    let roll = rng.below(100);
+    let kind_zh_company = match locale {
+        Locale::Zh => roll < 70,
+        Locale::En => false,
+        Locale::Mixed => roll < 50,
+    };
+    let kind_zh_person = match locale {
+        Locale::Zh => roll >= 70,
+        Locale::En => false,
+        Locale::Mixed => (50..80).contains(&roll),
+    };
+    let (province, city, districts) = *rng.pick(CITIES);
+    let mut input = CustomerInput {
+        province: province.into(),
+        city: city.into(),
+        district: rng.pick(districts).to_string(),
+        level: rng.pick(LEVELS).to_string(),
+        source: rng.pick(SOURCES).to_string(),
+        status: rng.pick(STATUSES).to_string(),
+        industry: rng.pick(INDUSTRY_LABELS).to_string(),
+        owner_id: owner,
+        ..Default::default()
+    };
+    if kind_zh_company {
+        let brand: String = [*rng.pick(&n.brand), *rng.pick(&n.brand)].iter().collect();
+        let industry = rng.pick(INDUSTRIES);
+        let city_part = if rng.chance(70) {
+            format!("{city}市")
+        } else {
+            String::new()
+        };
+        input.name = format!("{city_part}{brand}{industry}{}", rng.pick(SUFFIXES));
+        input.short_name = format!("{brand}{industry}");
+        input.phone = format!("0{}-{}", rng.below(900) + 100, digits(rng, 8));
+        input.email = if rng.chance(50) {
+            format!(
+                "info@{}{}.cn",
+                ["xh", "lt", "hc", "ht", "jd"][rng.below(5)],
+                digits(rng, 4)
+            )
+        } else {
+            String::new()
+        };
+        input.address = format!(
+            "{}路{}号",
+            rng.pick(&["科技", "人民", "中山", "解放", "建设", "滨海", "创业"]),
+            rng.below(999) + 1
+        );
+    } else if kind_zh_person {
+        input.kind = "person".into();
+        input.name = person_zh(rng, n);
+        input.mobile = mobile(rng);
+    } else {
+        let last = rng.pick(LAST);
+        if rng.chance(60) {
+            input.name = format!("{last} {} {}", rng.pick(EN_WORDS), rng.pick(EN_SUFFIXES));
+            input.email = format!("sales@{}{}.com", last.to_lowercase(), digits(rng, 3));
+            input.website = format!("https://www.{}{}.com", last.to_lowercase(), digits(rng, 3));
+        } else {
+            input.kind = "person".into();
+            let first = rng.pick(FIRST);
+            input.name = format!("{first} {last}");
+            input.email = format!(
+                "{}.{}{}@example.com",
+                first.to_lowercase(),
+                last.to_lowercase(),
+                digits(rng, 2)
+            );
+        }
+        input.phone = format!(
+            "+1 {} {} {}",
+            digits(rng, 3),
+            digits(rng, 3),
+            digits(rng, 4)
+        );
+    }
+    if rng.chance(25) {
+        input.tags = vec![rng.pick(TAGS).to_string()];
+    }
+    if rng.chance(10) {
+        input.notes = format!(
+            "{}介绍，关注{}方案",
+            person_zh(rng, n),
+            rng.pick(INDUSTRIES)
+        );
+    }
+    if rng.chance(8) {
+        input.deal_status = "won".into();
+    }
+    let created = ts_between(rng, base - Duration::days(730), 720);
+    let last_follow = if rng.chance(70) {
+        Some(ts_between(rng, created, (base - created).num_days().max(1)))
+    } else {
+        None
+    };
+    if rng.chance(30) {
+        input.next_follow_up_at = Some(
+            ts_between(rng, base - Duration::days(3), 30)
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string(),
+        );
+    }
+    (input, created, last_follow)
+}
+
+/// What was created.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub departments: usize,
+    pub users: usize,
+    pub customers: usize,
+    pub admin_email: String,
+    pub password: String,
+    pub seconds: f64,
+}
+
+/// Does the database hold anything beyond an empty installation?
+pub fn has_data(conn: &mut DbConn) -> QueryResult<bool> {
+    let c: i64 = customers::table.count().get_result(conn)?;
+    let u: i64 = users::table.count().get_result(conn)?;
+    Ok(c > 0 || u > 1)
+}
+
+/// Fill the database. `progress` is told how many customers are written.
+pub fn generate(
+    conn: &mut DbConn,
+    size: usize,
+    locale: Locale,
+    seed: u64,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Report, AppError> {
+    let started = std::time::Instant::now();
+    let mut rng = Rng::new(seed);
+    let names = Names {
+        brand: chars(BRAND_CHARS),
+        surnames: chars(SURNAMES),
+        given: chars(GIVEN),
+    };
+    let ctx = AuditCtx::cli();
+    if let DbConn::Sqlite(c) = conn {
+        // A bulk load touches every index; a large page cache for this one
+        // connection keeps them in memory (the server keeps SQLite's default).
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;")?;
+    }
+    roles::ensure_builtin(conn)?;
+    let role = |conn: &mut DbConn, key: &str| roles::find(conn, key).map(|r| r.id);
+    let admin_role = role(conn, "administrator")?;
+    let manager_role = role(conn, "sales_manager")?;
+    let sales_role = role(conn, "salesperson")?;
+    let password = format!("Demo-{}", crate::core::tls::random_hex(6));
+    let hash = crate::core::auth::password::hash(&password).map_err(AppError::Internal)?;
+
+    // Organisation: head office, regions, city teams.
+    let dep = |conn: &mut DbConn, name: &str, parent: Option<i64>| {
+        departments::create(
+            conn,
+            &ctx,
+            &departments::DepartmentInput {
+                name: name.into(),
+                parent_id: parent,
+                sort_order: 0,
+            },
+        )
+        .map(|d| d.id)
+    };
+    let hq = dep(conn, "总部", None)?;
+    let regions = [
+        ("华南大区", &["深圳销售一部", "广州销售部"][..]),
+        ("华东大区", &["上海销售部", "杭州销售部"][..]),
+        ("华北大区", &["北京销售部", "天津销售部"][..]),
+    ];
+    let teams_per_size = if size >= 100_000 { 20 } else { 5 };
+    let mut department_count = 1;
+    let mut salespeople = Vec::new();
+    let new_user =
+        |conn: &mut DbConn, email: String, name: String, dep: i64, sup: Option<i64>, role: i64| {
+            user_store::create_hashed(
+                conn,
+                &ctx,
+                &user_store::NewUser {
+                    email,
+                    name,
+                    password: String::new(),
+                    department_id: Some(dep),
+                    supervisor_id: sup,
+                    language: String::new(),
+                    time_zone: "Asia/Shanghai".into(),
+                    roles: vec![role],
+                },
+                &hash,
+            )
+            .map(|u| u.id)
+        };
+    let admin_email = format!("admin{}@demo.rapport.local", rng.below(1000));
+    new_user(
+        conn,
+        admin_email.clone(),
+        "演示管理员".into(),
+        hq,
+        None,
+        admin_role,
+    )?;
+    let mut user_count = 1;
+    for (ri, (region, teams)) in regions.iter().enumerate() {
+        let rid = dep(conn, region, Some(hq))?;
+        department_count += 1;
+        let mgr = new_user(
+            conn,
+            format!("manager{ri}@demo.rapport.local"),
+            person_zh(&mut rng, &names),
+            rid,
+            None,
+            manager_role,
+        )?;
+        user_count += 1;
+        for (ti, team) in teams.iter().enumerate() {
+            let tid = dep(conn, team, Some(rid))?;
+            department_count += 1;
+            for k in 0..teams_per_size {
+                let uid = new_user(
+                    conn,
+                    format!("sales{ri}{ti}{k:02}@demo.rapport.local"),
+                    person_zh(&mut rng, &names),
+                    tid,
+                    Some(mgr),
+                    sales_role,
+                )?;
+                salespeople.push(uid);
+                user_count += 1;
+            }
+        }
+    }
+
+    // Customers, in batches of one transaction each; on SQLite the search
+    // index is built once at the end instead of row by row.
+    let bulk = matches!(conn, DbConn::Sqlite(_));
+    if bulk {
+        crate::core::settings::set(conn, "search.bulk_load", "demo")?;
+    }
+    let base = now();
+    // Statements of 100 rows (larger ones get slower per row), transactions
+    // of 20,000 (fewer commits of the same index pages).
+    const ROWS_PER_STATEMENT: usize = 100;
+    const ROWS_PER_TRANSACTION: usize = 20_000;
+    let mut written = 0;
+    crate::core::db::bulk::without_indexes(conn, "customers", |conn| -> Result<(), AppError> {
+        while written < size {
+            let in_tx = ROWS_PER_TRANSACTION.min(size - written);
+            crate::core::db::write_tx(conn, |conn| -> Result<(), AppError> {
+                let mut done = 0;
+                while done < in_tx {
+                    let n = ROWS_PER_STATEMENT.min(in_tx - done);
+                    let mut rows = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let owner = if rng.chance(5) {
+                            None
+                        } else {
+                            Some(*rng.pick(&salespeople))
+                        };
+                        let (input, created, last) =
+                            customer(&mut rng, &names, locale, owner, base);
+                        let clean = validate(&input)?;
+                        let updated = (created + Duration::hours(rng.below(2000) as i64)).min(base);
+                        rows.push(NewCustomer::from_clean(
+                            &clean,
+                            "{}".into(),
+                            None,
+                            created,
+                            updated,
+                            last,
+                        ));
+                    }
+                    with_backend!(conn, c => diesel::insert_into(customers::table).values(&rows).execute(c))?;
+                    done += n;
+                }
+                Ok(())
+            })?;
+            written += in_tx;
+            progress(written);
+        }
+        Ok(())
+    })?;
+    if bulk {
+        use diesel::connection::SimpleConnection;
+        if let DbConn::Sqlite(c) = conn {
+            c.batch_execute(
+                "INSERT INTO fts_customers_tri (fts_customers_tri) VALUES ('rebuild');
+                 INSERT INTO fts_customers_cjk (fts_customers_cjk) VALUES ('rebuild');
+                 DELETE FROM settings WHERE key = 'search.bulk_load';",
+            )?;
+        }
+    }
+    // Fresh statistics so the query planner knows, e.g., that a level has
+    // few distinct values and an owner few rows.
+    diesel::sql_query("ANALYZE").execute(conn)?;
+    Ok(Report {
+        departments: department_count,
+        users: user_count,
+        customers: written,
+        admin_email,
+        password,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_data() {
+        let n = Names {
+            brand: chars(BRAND_CHARS),
+            surnames: chars(SURNAMES),
+            given: chars(GIVEN),
+        };
+        let base = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let a: Vec<String> = {
+            let mut r = Rng::new(7);
+            (0..50)
+                .map(|_| customer(&mut r, &n, Locale::Mixed, None, base).0.name)
+                .collect()
+        };
+        let b: Vec<String> = {
+            let mut r = Rng::new(7);
+            (0..50)
+                .map(|_| customer(&mut r, &n, Locale::Mixed, None, base).0.name)
+                .collect()
+        };
+        assert_eq!(a, b);
+        assert!(a.iter().any(|x| x.contains("有限公司")));
+        assert!(a.iter().any(|x| x.is_ascii()));
+        assert_eq!(parse_size("large"), Some(1_000_000));
+        assert_eq!(parse_size("2_500"), Some(2500));
+        assert_eq!(parse_size("lots"), None);
+    }
+}
