@@ -653,7 +653,14 @@ enum Part {
 /// the search index.
 const SCOPE_FIRST_MAX_OWNERS: usize = 5;
 
-fn scope_first(owners: &OwnerFilter, part: Part) -> bool {
+/// Matches up to which a search term counts as rare: then the search index
+/// finds them all faster than a scope can read its own rows.
+const RARE_MATCHES: i64 = 2000;
+
+fn scope_first(owners: &OwnerFilter, part: Part, rare: bool) -> bool {
+    if rare {
+        return false;
+    }
     match (owners, part) {
         (_, Part::Shared) => true,
         (OwnerFilter::Owners(ids), Part::Owned) => ids.len() <= SCOPE_FIRST_MAX_OWNERS,
@@ -663,6 +670,10 @@ fn scope_first(owners: &OwnerFilter, part: Part) -> bool {
 
 /// Append `FROM … WHERE …` for a list: search, scope (or one part of it),
 /// view and filters.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one list request's parts, passed through"
+)]
 fn push_from_where(
     conn: &mut DbConn,
     sql: &mut Sql,
@@ -671,10 +682,11 @@ fn push_from_where(
     defs: &[FieldDef],
     owners: &OwnerFilter,
     part: Part,
+    rare: bool,
 ) -> Result<(), AppError> {
     let backend = conn.backend();
     let mut plan = p.q.as_deref().map(text::plan).unwrap_or(SearchPlan::Empty);
-    if scope_first(owners, part) {
+    if scope_first(owners, part, rare) {
         // A narrow scope reads its own rows (by index, in sort order) and
         // checks the text on each: cheaper than walking every match in the
         // whole table for a common term.
@@ -724,6 +736,33 @@ fn push_from_where(
     Ok(())
 }
 
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Does the SQLite search index hold at most `RARE_MATCHES` rows for the term?
+fn is_rare(conn: &mut DbConn, plan: &SearchPlan) -> Result<bool, AppError> {
+    let (table, q) = match (plan, conn.backend()) {
+        (SearchPlan::Trigram(q), Backend::Sqlite) => ("fts_customers_tri", q),
+        (SearchPlan::CjkPhrase(q), Backend::Sqlite) => ("fts_customers_cjk", q),
+        _ => return Ok(false),
+    };
+    let mut sql = Sql::new(conn.backend());
+    sql.push(&format!(
+        "SELECT COUNT(*) AS n FROM (SELECT rowid FROM {table} WHERE {table} MATCH "
+    ))
+    .text(text::fts5_phrase(q))
+    .push(" LIMIT ")
+    .int(RARE_MATCHES + 1)
+    .push(") probe");
+    Ok(sql
+        .load::<Count>(conn)?
+        .first()
+        .is_some_and(|c| c.n <= RARE_MATCHES))
+}
+
 fn parts_for(owners: &OwnerFilter) -> &'static [Part] {
     match owners {
         OwnerFilter::Owners(_) => &[Part::Owned, Part::Shared],
@@ -742,7 +781,16 @@ pub fn list(conn: &mut DbConn, actor: &Actor, p: &ListParams) -> Result<Page<Cus
     let searching = plan != SearchPlan::Empty;
     let total = if p.total {
         let mut base = Sql::new(conn.backend());
-        push_from_where(conn, &mut base, actor, p, &defs, &owners, Part::Whole)?;
+        push_from_where(
+            conn,
+            &mut base,
+            actor,
+            p,
+            &defs,
+            &owners,
+            Part::Whole,
+            false,
+        )?;
         Some(list::count(conn, base)?)
     } else {
         None
@@ -750,9 +798,10 @@ pub fn list(conn: &mut DbConn, actor: &Actor, p: &ListParams) -> Result<Page<Cus
     // Search results come newest first (in the search index's own order on
     // SQLite, so a common term stops after one page); other lists by the
     // requested sort.
+    let rare = searching && is_rare(conn, &plan)?;
     let narrow = parts_for(&owners)
         .iter()
-        .all(|part| scope_first(&owners, *part));
+        .all(|part| scope_first(&owners, *part, rare));
     let sort = match (searching, conn.backend(), &plan) {
         // Narrow scopes search their own rows in the usual order.
         (true, _, _) if narrow => list::resolve_sort(
@@ -800,7 +849,7 @@ pub fn list(conn: &mut DbConn, actor: &Actor, p: &ListParams) -> Result<Page<Cus
         let mut sql = Sql::new(conn.backend());
         if parts.len() == 1 {
             sql.push("SELECT customers.* ");
-            push_from_where(conn, &mut sql, actor, p, &defs, &owners, parts[0])?;
+            push_from_where(conn, &mut sql, actor, p, &defs, &owners, parts[0], rare)?;
             list::apply_page(&mut sql, &sort, cursor.as_ref(), phase, want)?;
         } else {
             sql.push("SELECT * FROM (");
@@ -809,7 +858,7 @@ pub fn list(conn: &mut DbConn, actor: &Actor, p: &ListParams) -> Result<Page<Cus
                     sql.push(" UNION ");
                 }
                 sql.push("SELECT * FROM (SELECT customers.* ");
-                push_from_where(conn, &mut sql, actor, p, &defs, &owners, *part)?;
+                push_from_where(conn, &mut sql, actor, p, &defs, &owners, *part, rare)?;
                 list::apply_page(&mut sql, &sort, cursor.as_ref(), phase, want)?;
                 sql.push(&format!(") part{i}"));
             }
