@@ -45,6 +45,9 @@ CREATE TABLE customers (
 );
 CREATE INDEX customers_owner_updated ON customers (owner_id, updated_at, id);
 CREATE INDEX customers_owner_id ON customers (owner_id, id);
+-- A salesperson's own list sorted by name or by the next follow-up.
+CREATE INDEX customers_owner_name ON customers (owner_id, name, id);
+CREATE INDEX customers_owner_next_follow_up ON customers (owner_id, next_follow_up_at, id);
 CREATE INDEX customers_updated ON customers (updated_at, id);
 CREATE INDEX customers_created ON customers (created_at, id);
 CREATE INDEX customers_name ON customers (name, id);
