@@ -85,6 +85,16 @@ fn crud_with_versions_and_validation(backend: Backend) {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["field"], "version");
 
+    // PUT replaces: fields left out go back to their defaults.
+    let r = admin.put(
+        &format!("/api/v1/customers/{id}"),
+        &json!({"version": 2, "name": "星河科技", "level": "A"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["short_name"], "");
+    assert_eq!(r.json()["tags"], json!([]));
+    assert_eq!(r.json()["version"], 3);
+
     // Bad input names the field; nothing is written.
     for (body, field) in [
         (json!({"short_name": "x"}), "name"),
@@ -125,7 +135,7 @@ fn crud_with_versions_and_validation(backend: Backend) {
     );
     assert_eq!(
         admin
-            .delete(&format!("/api/v1/customers/{id}?version=2"))
+            .delete(&format!("/api/v1/customers/{id}?version=3"))
             .status,
         200
     );

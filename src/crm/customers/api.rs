@@ -65,6 +65,30 @@ async fn get_api(
     Ok(HttpResponse::Ok().json(c))
 }
 
+/// An update naming the version read; `replace` resets the fields left out.
+async fn write(
+    req: HttpRequest,
+    actor: Actor,
+    state: web::Data<AppState>,
+    id: i64,
+    body: Value,
+    replace: bool,
+) -> Result<HttpResponse, AppError> {
+    let id = CustomerId(id);
+    let mut body = body;
+    let v = version(&req, Some(&body))?;
+    let confirm = take_flags(&mut body)?;
+    let changes = if replace {
+        serde_json::to_value(input_from(body)?).unwrap_or_default()
+    } else {
+        body
+    };
+    let c = state
+        .db(move |conn| store::update(conn, &actor, id, v, &changes, confirm))
+        .await?;
+    Ok(HttpResponse::Ok().json(c))
+}
+
 /// Change some fields (a partial update).
 #[patch("/api/v1/customers/{id}")]
 async fn patch_api(
@@ -74,14 +98,7 @@ async fn patch_api(
     id: web::Path<i64>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, AppError> {
-    let id = CustomerId(id.into_inner());
-    let mut body = body.into_inner();
-    let v = version(&req, Some(&body))?;
-    let confirm = take_flags(&mut body)?;
-    let c = state
-        .db(move |conn| store::update(conn, &actor, id, v, &body, confirm))
-        .await?;
-    Ok(HttpResponse::Ok().json(c))
+    write(req, actor, state, id.into_inner(), body.into_inner(), false).await
 }
 
 /// Replace the customer: fields left out are reset to their defaults.
@@ -93,15 +110,7 @@ async fn put_api(
     id: web::Path<i64>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, AppError> {
-    let id = CustomerId(id.into_inner());
-    let mut body = body.into_inner();
-    let v = version(&req, Some(&body))?;
-    let confirm = take_flags(&mut body)?;
-    let full = serde_json::to_value(input_from(body)?).unwrap_or_default();
-    let c = state
-        .db(move |conn| store::update(conn, &actor, id, v, &full, confirm))
-        .await?;
-    Ok(HttpResponse::Ok().json(c))
+    write(req, actor, state, id.into_inner(), body.into_inner(), true).await
 }
 
 #[delete("/api/v1/customers/{id}")]

@@ -437,7 +437,10 @@ pub fn update(
         serde_json::to_value(CustomerInput::from_customer(&before)).unwrap_or_default();
     if let Some(m) = merged.as_object_mut() {
         for (k, v) in changes {
-            if k == "custom" {
+            if k == "custom" && v.is_null() {
+                // No custom values at all (a replacing PUT, or clearing them).
+                m.insert(k.clone(), json!({}));
+            } else if k == "custom" {
                 // Custom values merge key by key; null removes one.
                 let cur = m.entry("custom").or_insert_with(|| json!({}));
                 if let (Some(cur), Some(new)) = (cur.as_object_mut(), v.as_object()) {
