@@ -8,6 +8,7 @@ use actix_web::web;
 /// Every business module's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     customers::routes(cfg);
+    crate::core::views::routes(cfg);
     cfg.service(search_api);
 }
 

@@ -208,13 +208,26 @@ pub enum OwnerFilter {
 /// `entity`: rows owned by someone in `owners`, or shared with `actor_id`
 /// (writable shares only when `write`).
 pub fn push_scope(sql: &mut Sql, owners: &OwnerFilter, entity: &str, actor_id: i64, write: bool) {
+    push_scope_on(sql, "owner_id", owners, entity, actor_id, write)
+}
+
+/// [`push_scope`] for a table whose owner column is `owner_col` (a task's
+/// assignee, say).
+pub fn push_scope_on(
+    sql: &mut Sql,
+    owner_col: &str,
+    owners: &OwnerFilter,
+    entity: &str,
+    actor_id: i64,
+    write: bool,
+) {
     match owners {
         OwnerFilter::All => {}
         OwnerFilter::Nothing => {
             sql.push(" AND 1 = 0");
         }
         OwnerFilter::Owners(ids) => {
-            sql.push(" AND (owner_id IN ");
+            sql.push(&format!(" AND ({owner_col} IN "));
             sql.int_list(ids);
             sql.push(" OR ");
             shares::push_shared_ids(sql, entity, actor_id, write);

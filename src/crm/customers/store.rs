@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::model::{
@@ -17,9 +16,10 @@ use crate::core::db::schema::{customers, users};
 use crate::core::db::{Backend, DbConn, now, write_tx};
 use crate::core::error::AppError;
 use crate::core::fields::{self, FieldDef};
-use crate::core::list::{self, ColKind, Column, Cursor, ListParams, Phase, Total};
+use crate::core::list::{ColKind, Column, ListParams};
+use crate::core::listing::{self, Table};
 use crate::core::sql::Sql;
-use crate::core::text::{self, SearchPlan};
+use crate::core::text;
 
 /// Permission module, share entity and audit entity name.
 pub const ENTITY: &str = "customers";
@@ -65,22 +65,6 @@ const fn col(name: &'static str, kind: ColKind, sortable: bool, nullable: bool) 
 }
 
 pub const DEFAULT_SORT: &str = "-updated_at";
-
-/// Search results on SQLite page through the search index in rowid order.
-const SEARCH_TRI: &[Column] = &[Column {
-    name: "id",
-    expr: "fts_customers_tri.rowid",
-    kind: ColKind::Int,
-    sortable: true,
-    nullable: false,
-}];
-const SEARCH_CJK: &[Column] = &[Column {
-    name: "id",
-    expr: "fts_customers_cjk.rowid",
-    kind: ColKind::Int,
-    sortable: true,
-    nullable: false,
-}];
 
 fn custom_defs(conn: &mut DbConn) -> QueryResult<Vec<FieldDef>> {
     fields::list(conn, Some(ENTITY), false)
@@ -570,52 +554,25 @@ pub fn delete(
     })
 }
 
-/// One page of a list.
-#[derive(Debug, Clone, Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Pass back as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-    /// Present when asked for with `total=1`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub total: Option<Total>,
-    pub sort: String,
-}
+pub use crate::core::listing::Page;
 
-/// Built-in views: extra conditions on top of the data scope.
-pub const BUILTIN_VIEWS: &[&str] = &[
-    "mine",
-    "subordinates",
-    "all",
-    "shared",
-    "due_today",
-    "stale_30_days",
-];
+/// The list engine's view of the customers table.
+pub const TABLE: Table = Table {
+    name: ENTITY,
+    owner_col: "owner_id",
+    default_sort: DEFAULT_SORT,
+};
 
-fn apply_view(conn: &mut DbConn, sql: &mut Sql, actor: &Actor, view: &str) -> Result<(), AppError> {
-    let me = actor.user_id();
+/// Built-in views besides the common ones (mine, subordinates, all, shared).
+pub const EXTRA_VIEWS: &[&str] = &["due_today", "stale_30_days"];
+
+fn extra_views(
+    _conn: &mut DbConn,
+    sql: &mut Sql,
+    actor: &Actor,
+    view: &str,
+) -> Result<bool, AppError> {
     match view {
-        "all" => {}
-        "mine" => {
-            sql.push(" AND owner_id = ").int(me);
-        }
-        "subordinates" => {
-            let subs = crate::core::access::owners_for_scope(
-                conn,
-                me,
-                actor.user.department_id,
-                crate::core::access::DataScope::SelfAndSubordinates,
-            )?;
-            let ids: Vec<i64> = match subs {
-                OwnerFilter::Owners(ids) => ids.into_iter().filter(|i| *i != me).collect(),
-                _ => vec![],
-            };
-            sql.push(" AND owner_id IN ").int_list(&ids);
-        }
-        "shared" => {
-            sql.push(" AND ");
-            shares::push_shared_ids(sql, ENTITY, me, false);
-        }
         "due_today" => {
             let (start, end) = crate::core::time::today_utc_range(&actor.user.time_zone);
             sql.push(" AND next_follow_up_at >= ")
@@ -628,149 +585,9 @@ fn apply_view(conn: &mut DbConn, sql: &mut Sql, actor: &Actor, view: &str) -> Re
                 .ts(now() - chrono::Duration::days(30))
                 .push(")");
         }
-        other => {
-            return Err(AppError::invalid(
-                "view",
-                format!(
-                    "unknown view `{other}`; built-in: {}",
-                    BUILTIN_VIEWS.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Which rows of the actor's scope one part of a list query reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
-    /// The whole scope in one condition (counts, and the "all" scope).
-    Whole,
-    /// Rows owned by someone in scope: one indexed range per owner.
-    Owned,
-    /// Rows shared with the actor.
-    Shared,
-}
-
-/// Owners in scope up to which a search reads the scope's rows instead of
-/// the search index.
-const SCOPE_FIRST_MAX_OWNERS: usize = 5;
-
-/// Matches up to which a search term counts as rare: then the search index
-/// finds them all faster than a scope can read its own rows.
-const RARE_MATCHES: i64 = 2000;
-
-fn scope_first(owners: &OwnerFilter, part: Part, rare: bool) -> bool {
-    if rare {
-        return false;
-    }
-    match (owners, part) {
-        (_, Part::Shared) => true,
-        (OwnerFilter::Owners(ids), Part::Owned) => ids.len() <= SCOPE_FIRST_MAX_OWNERS,
-        _ => false,
-    }
-}
-
-/// Append `FROM … WHERE …` for a list: search, scope (or one part of it),
-/// view and filters.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one list request's parts, passed through"
-)]
-fn push_from_where(
-    conn: &mut DbConn,
-    sql: &mut Sql,
-    actor: &Actor,
-    p: &ListParams,
-    defs: &[FieldDef],
-    owners: &OwnerFilter,
-    part: Part,
-    rare: bool,
-) -> Result<(), AppError> {
-    let backend = conn.backend();
-    let mut plan = p.q.as_deref().map(text::plan).unwrap_or(SearchPlan::Empty);
-    if scope_first(owners, part, rare) {
-        // A narrow scope reads its own rows (by index, in sort order) and
-        // checks the text on each: cheaper than walking every match in the
-        // whole table for a common term.
-        plan = match plan {
-            SearchPlan::Trigram(q) | SearchPlan::Short(q) => SearchPlan::Short(q),
-            SearchPlan::CjkPhrase(q) => SearchPlan::Short(q.replace(' ', "")),
-            SearchPlan::Empty => SearchPlan::Empty,
-        };
-    }
-    match (plan, backend) {
-        (SearchPlan::Trigram(q), Backend::Sqlite) => {
-            sql.push("FROM fts_customers_tri JOIN customers ON customers.id = fts_customers_tri.rowid WHERE fts_customers_tri MATCH ")
-                .text(text::fts5_phrase(&q));
-        }
-        (SearchPlan::CjkPhrase(q), Backend::Sqlite) => {
-            sql.push("FROM fts_customers_cjk JOIN customers ON customers.id = fts_customers_cjk.rowid WHERE fts_customers_cjk MATCH ")
-                .text(text::fts5_phrase(&q));
-        }
-        (SearchPlan::Trigram(q) | SearchPlan::Short(q), _) => {
-            sql.push("FROM customers WHERE customers.search_text LIKE ")
-                .text(format!("%{}%", text::like_escape(&q)))
-                .push(" ESCAPE '\\'");
-        }
-        (SearchPlan::CjkPhrase(q), Backend::Postgres) => {
-            sql.push("FROM customers WHERE to_tsvector('simple', search_cjk) @@ phraseto_tsquery('simple', ")
-                .text(q)
-                .push(")");
-        }
-        (SearchPlan::Empty, _) => {
-            sql.push("FROM customers WHERE 1 = 1");
-        }
-    }
-    match (part, owners) {
-        (Part::Owned, OwnerFilter::Owners(ids)) => {
-            sql.push(" AND owner_id IN ").int_list(ids);
-        }
-        (Part::Shared, _) => {
-            sql.push(" AND ");
-            shares::push_shared_ids(sql, ENTITY, actor.user_id(), false);
-        }
-        _ => push_scope(sql, owners, ENTITY, actor.user_id(), false),
-    }
-    if let Some(view) = p.view.as_deref() {
-        apply_view(conn, sql, actor, view)?;
-    }
-    list::apply_filters(sql, COLUMNS, defs, &p.filters)?;
-    Ok(())
-}
-
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
-/// Does the SQLite search index hold at most `RARE_MATCHES` rows for the term?
-fn is_rare(conn: &mut DbConn, plan: &SearchPlan) -> Result<bool, AppError> {
-    let (table, q) = match (plan, conn.backend()) {
-        (SearchPlan::Trigram(q), Backend::Sqlite) => ("fts_customers_tri", q),
-        (SearchPlan::CjkPhrase(q), Backend::Sqlite) => ("fts_customers_cjk", q),
         _ => return Ok(false),
-    };
-    let mut sql = Sql::new(conn.backend());
-    sql.push(&format!(
-        "SELECT COUNT(*) AS n FROM (SELECT rowid FROM {table} WHERE {table} MATCH "
-    ))
-    .text(text::fts5_phrase(q))
-    .push(" LIMIT ")
-    .int(RARE_MATCHES + 1)
-    .push(") probe");
-    Ok(sql
-        .load::<Count>(conn)?
-        .first()
-        .is_some_and(|c| c.n <= RARE_MATCHES))
-}
-
-fn parts_for(owners: &OwnerFilter) -> &'static [Part] {
-    match owners {
-        OwnerFilter::Owners(_) => &[Part::Owned, Part::Shared],
-        _ => &[Part::Whole],
     }
+    Ok(true)
 }
 
 /// A page of the customers the actor may see.
@@ -778,122 +595,23 @@ pub fn list(conn: &mut DbConn, actor: &Actor, p: &ListParams) -> Result<Page<Cus
     actor.require(ENTITY, "view")?;
     let owners = actor.owner_filter(conn, ENTITY, "view")?;
     let defs = custom_defs(conn)?;
-    let limit = list::limit(p)?;
-    let cursor = p.cursor.as_deref().map(Cursor::decode).transpose()?;
-    let plan = p.q.as_deref().map(text::plan).unwrap_or(SearchPlan::Empty);
-    let searching = plan != SearchPlan::Empty;
-    let total = if p.total {
-        let mut base = Sql::new(conn.backend());
-        push_from_where(
-            conn,
-            &mut base,
-            actor,
-            p,
-            &defs,
-            &owners,
-            Part::Whole,
-            false,
-        )?;
-        Some(list::count(conn, base)?)
-    } else {
-        None
+    let p = crate::core::views::resolve(conn, actor, ENTITY, p)?;
+    let spec = listing::Spec {
+        table: &TABLE,
+        columns: COLUMNS,
+        defs: &defs,
+        extra_views: Some((extra_views, EXTRA_VIEWS)),
+        select_inner: "customers.*",
+        select_outer: "*",
+        sort_value: &sort_value,
+        id_of: &|r: &CustomerRow| r.id,
     };
-    // Search results come newest first (in the search index's own order on
-    // SQLite, so a common term stops after one page); other lists by the
-    // requested sort.
-    let rare = searching && is_rare(conn, &plan)?;
-    let narrow = parts_for(&owners)
-        .iter()
-        .all(|part| scope_first(&owners, *part, rare));
-    let sort = match (searching, conn.backend(), &plan) {
-        // Narrow scopes search their own rows in the usual order.
-        (true, _, _) if narrow => list::resolve_sort(
-            conn.backend(),
-            COLUMNS,
-            &defs,
-            p.sort.as_deref(),
-            DEFAULT_SORT,
-        )?,
-        (true, Backend::Sqlite, SearchPlan::Trigram(_)) => {
-            list::resolve_sort(conn.backend(), SEARCH_TRI, &[], Some("-id"), "-id")?
-        }
-        (true, Backend::Sqlite, SearchPlan::CjkPhrase(_)) => {
-            list::resolve_sort(conn.backend(), SEARCH_CJK, &[], Some("-id"), "-id")?
-        }
-        (true, _, _) => {
-            list::resolve_sort(conn.backend(), COLUMNS, &defs, Some("-id"), DEFAULT_SORT)?
-        }
-        (false, _, _) => list::resolve_sort(
-            conn.backend(),
-            COLUMNS,
-            &defs,
-            p.sort.as_deref(),
-            DEFAULT_SORT,
-        )?,
-    };
-    let nullable = COLUMNS
-        .iter()
-        .find(|c| c.name == sort.name())
-        .is_some_and(|c| c.nullable)
-        || sort.name().starts_with("custom.");
-    // A scope of owners plus shared records is read as two parts, each able
-    // to walk its own index in sort order, merged by UNION: one combined OR
-    // would make the database read and sort the whole scope.
-    let parts = parts_for(&owners);
-    let mut rows: Vec<CustomerRow> = Vec::new();
-    // Rows with a sort value first, then (for nullable sorts) those without.
-    let mut phase = if cursor.as_ref().is_some_and(|c| c.nulls) {
-        Phase::Nulls
-    } else {
-        Phase::Values
-    };
-    loop {
-        let want = limit + 1 - rows.len() as i64;
-        let mut sql = Sql::new(conn.backend());
-        if parts.len() == 1 {
-            sql.push("SELECT customers.* ");
-            push_from_where(conn, &mut sql, actor, p, &defs, &owners, parts[0], rare)?;
-            list::apply_page(&mut sql, &sort, cursor.as_ref(), phase, want)?;
-        } else {
-            sql.push("SELECT * FROM (");
-            for (i, part) in parts.iter().enumerate() {
-                if i > 0 {
-                    sql.push(" UNION ");
-                }
-                sql.push("SELECT * FROM (SELECT customers.* ");
-                push_from_where(conn, &mut sql, actor, p, &defs, &owners, *part, rare)?;
-                list::apply_page(&mut sql, &sort, cursor.as_ref(), phase, want)?;
-                sql.push(&format!(") part{i}"));
-            }
-            sql.push(") merged");
-            list::apply_outer_order(&mut sql, &sort, phase, want);
-        }
-        rows.extend(sql.load::<CustomerRow>(conn)?);
-        if rows.len() as i64 > limit || phase == Phase::Nulls || !nullable {
-            break;
-        }
-        phase = Phase::Nulls;
-    }
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| {
-            let v = sort_value(r, sort.name());
-            Cursor {
-                nulls: v.is_null(),
-                v,
-                id: r.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
+    let page = listing::page(conn, actor, &p, &owners, &spec)?;
     Ok(Page {
-        items: with_owner_names(conn, rows)?,
-        next_cursor,
-        total,
-        sort: format!("{}{}", if sort.desc { "-" } else { "" }, sort.name()),
+        items: with_owner_names(conn, page.items)?,
+        next_cursor: page.next_cursor,
+        total: page.total,
+        sort: page.sort,
     })
 }
 
