@@ -89,7 +89,12 @@ fn tables_in_schema() -> Vec<(String, BTreeSet<String>)> {
         record_shares,
         customers,
         custom_fields,
-        saved_views
+        saved_views,
+        contacts,
+        leads,
+        followups,
+        tasks,
+        attachments
     );
     v.sort();
     v

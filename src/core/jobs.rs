@@ -218,6 +218,13 @@ pub fn builtin_jobs() -> Vec<Job> {
             let n = crate::core::auth::session::purge_expired(conn, ctx.settings.auth.lifetimes())?;
             Ok(format!("{n} expired session(s) removed"))
         },
+    }, Job {
+        name: "remove-unused-attachment-files",
+        every: Duration::from_secs(6 * 3600),
+        run: |conn, ctx| {
+            let n = crate::core::attachments::collect_garbage(conn, &ctx.settings.data_dir)?;
+            Ok(format!("{n} unused attachment file(s) removed"))
+        },
     }]
 }
 

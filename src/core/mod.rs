@@ -1,6 +1,7 @@
 //! The shared kernel every business module leans on.
 
 pub mod access;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod db;
@@ -12,6 +13,7 @@ pub mod jobs;
 pub mod list;
 pub mod listing;
 pub mod org;
+pub mod records;
 pub mod settings;
 pub mod setup;
 pub mod sql;

@@ -1,15 +1,39 @@
 //! The business objects, one folder each.
 
+pub mod contacts;
 pub mod customers;
 pub mod demo;
+pub mod followups;
+pub mod leads;
+pub mod tasks;
 
-use actix_web::web;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::core::auth::actor::Actor;
+use crate::core::error::AppError;
+use crate::core::list::{Filter, ListParams, Op};
+use crate::core::records::{EntitySpec, api as records_api, store as records};
+
+/// The business objects served by the generic record store and API.
+pub static RECORD_SPECS: &[&EntitySpec] = &[&contacts::SPEC, &leads::SPEC, &followups::SPEC, &tasks::SPEC];
 
 /// Every business module's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     customers::routes(cfg);
     crate::core::views::routes(cfg);
-    cfg.service(search_api);
+    crate::core::attachments::routes(cfg);
+    cfg.service(search_api)
+        .service(todo_api)
+        .service(followup_types_api)
+        .service(set_followup_types_api);
+    cfg.service(records_api::scope(&leads::SPEC, |c| {
+        c.route("/{id}/convert", web::post().to(leads::convert::convert_api));
+    }));
+    for spec in RECORD_SPECS.iter().filter(|s| s.name != "leads") {
+        cfg.service(records_api::scope(spec, |_| {}));
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -22,20 +46,116 @@ struct SearchQuery {
 /// caller's data scope.
 #[actix_web::get("/api/v1/search")]
 async fn search_api(
-    actor: crate::core::auth::actor::Actor,
-    state: web::Data<crate::app::AppState>,
+    actor: Actor,
+    state: web::Data<AppState>,
     q: web::Query<SearchQuery>,
-) -> Result<actix_web::HttpResponse, crate::core::error::AppError> {
+) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
     if q.q.trim().is_empty() {
-        return Err(crate::core::error::AppError::invalid(
-            "q",
-            "type something to search for",
-        ));
+        return Err(AppError::invalid("q", "type something to search for"));
     }
     let limit = q.limit.unwrap_or(10).clamp(1, 50);
-    let customers = state
-        .db(move |c| customers::store::search(c, &actor, &q.q, limit))
+    let out = state
+        .db(move |c| {
+            let mut out = serde_json::Map::new();
+            let customers = customers::store::search(c, &actor, &q.q, limit)?;
+            out.insert("customers".into(), json!(customers));
+            for spec in RECORD_SPECS {
+                let found = records::search(c, &actor, spec, &q.q, limit)?;
+                out.insert(spec.name.into(), json!(found));
+            }
+            Ok(out)
+        })
         .await?;
-    Ok(actix_web::HttpResponse::Ok().json(serde_json::json!({ "customers": customers })))
+    Ok(HttpResponse::Ok().json(out))
+}
+
+fn mine(actor: &Actor, owner_col: &str, view: &str, limit: i64) -> ListParams {
+    ListParams {
+        view: Some(view.into()),
+        filters: vec![Filter {
+            field: owner_col.into(),
+            op: Op::Eq,
+            value: vec![actor.user_id().to_string()],
+        }],
+        limit: Some(limit),
+        total: true,
+        ..Default::default()
+    }
+}
+
+/// `GET /api/v1/todo`: the caller's to-do centre: customers to follow up
+/// today, tasks due today and overdue, and their new leads, each with a
+/// (capped) count. Sections the caller has no permission for are left out.
+#[actix_web::get("/api/v1/todo")]
+async fn todo_api(actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let out = state
+        .db(move |c| {
+            let mut out = serde_json::Map::new();
+            if actor.can("customers", "view") {
+                let p = mine(&actor, "owner_id", "due_today", 20);
+                out.insert("followups_due_today".into(), json!(customers::store::list(c, &actor, &p)?));
+            }
+            if actor.can("tasks", "view") {
+                for (key, view) in [("tasks_due_today", "due_today"), ("tasks_overdue", "overdue")] {
+                    let p = mine(&actor, "assignee_id", view, 20);
+                    out.insert(key.into(), json!(records::list(c, &actor, &tasks::SPEC, &p)?));
+                }
+            }
+            if actor.can("leads", "view") {
+                let mut p = mine(&actor, "owner_id", "new_this_week", 20);
+                p.sort = Some("-created_at".into());
+                out.insert("new_leads".into(), json!(records::list(c, &actor, &leads::SPEC, &p)?));
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// `GET /api/v1/followup-types`: the follow-up types to choose from.
+#[actix_web::get("/api/v1/followup-types")]
+async fn followup_types_api(_actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let types = state.db(followups::types).await?;
+    Ok(HttpResponse::Ok().json(json!({ "types": types })))
+}
+
+/// `PUT /api/v1/followup-types` (administrators): `{"types": ["call", ...]}`.
+#[actix_web::put("/api/v1/followup-types")]
+async fn set_followup_types_api(
+    actor: Actor,
+    state: web::Data<AppState>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, AppError> {
+    actor.require("admin", "manage")?;
+    let list: Vec<String> = body
+        .get("types")
+        .and_then(|t| serde_json::from_value(t.clone()).ok())
+        .ok_or_else(|| AppError::invalid("types", "a list of type names"))?;
+    let mut clean: Vec<String> = Vec::new();
+    for t in list {
+        let t = t.trim().to_string();
+        if t.is_empty() || t.chars().count() > 30 {
+            return Err(AppError::invalid("types", "each type has 1 to 30 characters"));
+        }
+        if !clean.contains(&t) {
+            clean.push(t);
+        }
+    }
+    if clean.is_empty() || clean.len() > 30 {
+        return Err(AppError::invalid("types", "between 1 and 30 types"));
+    }
+    let ctx = actor.audit();
+    let saved = clean.clone();
+    state
+        .db(move |c| {
+            let before = followups::types(c)?;
+            crate::core::db::write_tx(c, |c| {
+                crate::core::settings::set(c, followups::TYPES_SETTING, &json!(saved).to_string())?;
+                crate::core::audit::record(c, &ctx, "update", "settings", None, &json!({ followups::TYPES_SETTING: [before, saved] }))?;
+                Ok::<_, AppError>(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "types": clean })))
 }

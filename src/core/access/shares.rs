@@ -162,3 +162,13 @@ pub fn push_shared_ids(sql: &mut Sql, entity: &str, user_id: i64, write: bool) {
     }
     sql.push(")");
 }
+
+/// Remove every share of a record (it is being deleted).
+pub fn remove_all(conn: &mut DbConn, entity: &str, record_id: i64) -> QueryResult<usize> {
+    diesel::delete(
+        record_shares::table
+            .filter(record_shares::entity.eq(entity))
+            .filter(record_shares::record_id.eq(record_id)),
+    )
+    .execute(conn)
+}

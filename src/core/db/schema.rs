@@ -202,6 +202,134 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    contacts (id) {
+        id -> BigInt,
+        owner_id -> Nullable<BigInt>,
+        customer_id -> BigInt,
+        name -> Text,
+        title -> Text,
+        department -> Text,
+        mobile -> Text,
+        phone -> Text,
+        email -> Text,
+        im -> Text,
+        is_primary -> Bool,
+        is_decision_maker -> Bool,
+        birthday -> Text,
+        notes -> Text,
+        custom -> Text,
+        dedupe_name -> Text,
+        dedupe_phone -> Text,
+        search_text -> Text,
+        search_cjk -> Text,
+        created_by -> Nullable<BigInt>,
+        updated_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    leads (id) {
+        id -> BigInt,
+        owner_id -> Nullable<BigInt>,
+        name -> Text,
+        company -> Text,
+        title -> Text,
+        mobile -> Text,
+        phone -> Text,
+        email -> Text,
+        im -> Text,
+        website -> Text,
+        industry -> Text,
+        source -> Text,
+        status -> Text,
+        province -> Text,
+        city -> Text,
+        district -> Text,
+        address -> Text,
+        tags -> Text,
+        notes -> Text,
+        next_follow_up_at -> Nullable<Timestamp>,
+        last_follow_up_at -> Nullable<Timestamp>,
+        converted_customer_id -> Nullable<BigInt>,
+        converted_contact_id -> Nullable<BigInt>,
+        converted_at -> Nullable<Timestamp>,
+        custom -> Text,
+        dedupe_name -> Text,
+        dedupe_phone -> Text,
+        search_text -> Text,
+        search_cjk -> Text,
+        created_by -> Nullable<BigInt>,
+        updated_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    followups (id) {
+        id -> BigInt,
+        owner_id -> Nullable<BigInt>,
+        kind -> Text,
+        content -> Text,
+        occurred_at -> Nullable<Timestamp>,
+        next_follow_up_at -> Nullable<Timestamp>,
+        customer_id -> Nullable<BigInt>,
+        contact_id -> Nullable<BigInt>,
+        lead_id -> Nullable<BigInt>,
+        custom -> Text,
+        search_text -> Text,
+        search_cjk -> Text,
+        created_by -> Nullable<BigInt>,
+        updated_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> BigInt,
+        assignee_id -> Nullable<BigInt>,
+        title -> Text,
+        description -> Text,
+        due_at -> Nullable<Timestamp>,
+        remind_at -> Nullable<Timestamp>,
+        priority -> Text,
+        status -> Text,
+        related_entity -> Text,
+        related_id -> Nullable<BigInt>,
+        completed_at -> Nullable<Timestamp>,
+        custom -> Text,
+        search_text -> Text,
+        search_cjk -> Text,
+        created_by -> Nullable<BigInt>,
+        updated_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    attachments (id) {
+        id -> BigInt,
+        entity -> Text,
+        record_id -> BigInt,
+        file_name -> Text,
+        content_type -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
@@ -210,6 +338,7 @@ diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(record_shares -> users (user_id));
 diesel::joinable!(customers -> users (owner_id));
 diesel::joinable!(saved_views -> users (user_id));
+diesel::joinable!(contacts -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -225,4 +354,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     customers,
     custom_fields,
     saved_views,
+    contacts,
+    leads,
+    followups,
+    tasks,
+    attachments,
 );

@@ -1,7 +1,6 @@
 //! JSON API: `/api/v1/customers`.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::model::{CustomerId, CustomerInput};
@@ -10,6 +9,7 @@ use crate::app::AppState;
 use crate::core::auth::actor::Actor;
 use crate::core::error::AppError;
 use crate::core::list;
+use crate::core::records::api::{BulkInput, CollaboratorInput, check_bulk, retag, run_bulk};
 use crate::core::web::request::{take_flags, version};
 
 #[get("/api/v1/customers")]
@@ -121,18 +121,7 @@ async fn delete_api(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = CustomerId(id.into_inner());
-    let q: Value = serde_json::to_value(
-        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-            .map(|q| q.into_inner())
-            .unwrap_or_default(),
-    )
-    .unwrap_or_default();
-    let body = q
-        .get("version")
-        .and_then(|v| v.as_str())
-        .and_then(|v| v.parse::<i64>().ok())
-        .map(|v| json!({ "version": v }));
-    let v = version(&req, body.as_ref())?;
+    let v = crate::core::records::api::delete_version(&req)?;
     state
         .db(move |conn| store::delete(conn, &actor, id, v))
         .await?;
@@ -152,15 +141,6 @@ async fn collaborators_api(
     Ok(HttpResponse::Ok().json(json!({ "collaborators": list })))
 }
 
-#[derive(Deserialize)]
-struct CollaboratorInput {
-    user_id: i64,
-    #[serde(default)]
-    can_write: bool,
-    #[serde(default)]
-    until: Option<String>,
-}
-
 #[post("/api/v1/customers/{id}/collaborators")]
 async fn add_collaborator_api(
     actor: Actor,
@@ -170,13 +150,7 @@ async fn add_collaborator_api(
 ) -> Result<HttpResponse, AppError> {
     let id = CustomerId(id.into_inner());
     let b = body.into_inner();
-    let until = match b.until.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(
-            crate::core::fields::parse_datetime(s)
-                .ok_or_else(|| AppError::invalid("until", format!("`{s}` is not a date-time")))?,
-        ),
-    };
+    let until = b.until()?;
     let list = state
         .db(move |conn| store::add_collaborator(conn, &actor, id, b.user_id, b.can_write, until))
         .await?;
@@ -196,17 +170,6 @@ async fn remove_collaborator_api(
     Ok(HttpResponse::Ok().json(json!({ "collaborators": list })))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BulkInput {
-    ids: Vec<i64>,
-    action: String,
-    #[serde(default)]
-    owner_id: Option<i64>,
-    #[serde(default)]
-    tag: Option<String>,
-}
-
 /// Assign an owner, add or remove a tag, or delete, for many customers. Each
 /// is checked like a single change; the answer lists what was done and what
 /// was refused and why.
@@ -217,71 +180,23 @@ async fn bulk_api(
     body: web::Json<BulkInput>,
 ) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
-    if b.ids.is_empty() || b.ids.len() > 500 {
-        return Err(AppError::invalid("ids", "between 1 and 500 customer ids"));
-    }
-    if !["assign", "add_tag", "remove_tag", "delete"].contains(&b.action.as_str()) {
-        return Err(AppError::invalid(
-            "action",
-            "assign, add_tag, remove_tag or delete",
-        ));
-    }
-    if b.action == "assign" && b.owner_id.is_none() {
-        return Err(AppError::invalid("owner_id", "who gets the customers?"));
-    }
-    if b.action.ends_with("_tag") && b.tag.as_deref().is_none_or(|t| t.trim().is_empty()) {
-        return Err(AppError::invalid("tag", "which tag?"));
-    }
+    check_bulk(&b, true)?;
     let result = state
         .db(move |conn| {
-            let mut done = Vec::new();
-            let mut failed = Vec::new();
-            for id in b.ids {
+            Ok(run_bulk(&b.ids, |id| {
                 let cid = CustomerId(id);
-                let outcome = (|| -> Result<(), AppError> {
-                    let current = store::get(conn, &actor, cid)?;
-                    match b.action.as_str() {
-                        "assign" => {
-                            store::update(
-                                conn,
-                                &actor,
-                                cid,
-                                current.version,
-                                &json!({ "owner_id": b.owner_id }),
-                                true,
-                            )?;
-                        }
-                        "add_tag" | "remove_tag" => {
-                            let tag = b.tag.clone().unwrap_or_default().trim().to_string();
-                            let mut tags = current.tags.clone();
-                            if b.action == "add_tag" {
-                                if !tags.contains(&tag) {
-                                    tags.push(tag);
-                                }
-                            } else {
-                                tags.retain(|t| t != &tag);
-                            }
-                            store::update(
-                                conn,
-                                &actor,
-                                cid,
-                                current.version,
-                                &json!({ "tags": tags }),
-                                true,
-                            )?;
-                        }
-                        _ => store::delete(conn, &actor, cid, current.version)?,
-                    }
-                    Ok(())
-                })();
-                match outcome {
-                    Ok(()) => done.push(id),
-                    Err(e) => {
-                        failed.push(json!({"id": id, "error": e.code(), "message": e.to_string()}))
-                    }
-                }
-            }
-            Ok(json!({ "done": done, "failed": failed }))
+                let current = store::get(conn, &actor, cid)?;
+                let change = match b.action.as_str() {
+                    "assign" => json!({ "owner_id": b.owner_id }),
+                    "add_tag" | "remove_tag" => json!({ "tags": retag(
+                        &json!(current.tags),
+                        &b.action,
+                        b.tag.as_deref().unwrap_or(""),
+                    ) }),
+                    _ => return store::delete(conn, &actor, cid, current.version),
+                };
+                store::update(conn, &actor, cid, current.version, &change, true).map(|_| ())
+            }))
         })
         .await?;
     Ok(HttpResponse::Ok().json(result))

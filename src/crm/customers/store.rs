@@ -249,10 +249,7 @@ fn clean_custom(
 ) -> Result<serde_json::Map<String, Value>, AppError> {
     let (values, refs) = fields::validate(conn, defs, custom, creating)?;
     for r in refs {
-        let visible = match r.entity {
-            "customers" => scoped_row(conn, actor, r.id, "view")?.is_some(),
-            _ => false,
-        };
+        let visible = crate::core::records::store::visible(conn, actor, r.entity, r.id)?;
         if !visible {
             return Err(AppError::invalid(
                 &format!("custom.{}", r.key),
@@ -536,12 +533,8 @@ pub fn delete(
                 id.0
             )));
         }
-        diesel::delete(
-            crate::core::db::schema::record_shares::table
-                .filter(crate::core::db::schema::record_shares::entity.eq(ENTITY))
-                .filter(crate::core::db::schema::record_shares::record_id.eq(id.0)),
-        )
-        .execute(conn)?;
+        shares::remove_all(conn, ENTITY, id.0)?;
+        crate::core::attachments::delete_for(conn, &ctx, ENTITY, id.0)?;
         audit::record(
             conn,
             &ctx,

@@ -1,0 +1,5 @@
+DROP TABLE attachments;
+DROP TABLE tasks;
+DROP TABLE followups;
+DROP TABLE leads;
+DROP TABLE contacts;
