@@ -12,6 +12,7 @@ pub mod i18n;
 pub mod jobs;
 pub mod list;
 pub mod listing;
+pub mod openapi;
 pub mod org;
 pub mod records;
 pub mod settings;

@@ -25,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::core::views::routes(cfg);
     crate::core::attachments::routes(cfg);
     cfg.service(search_api)
+        .service(openapi_api)
         .service(todo_api)
         .service(followup_types_api)
         .service(set_followup_types_api);
@@ -158,4 +159,10 @@ async fn set_followup_types_api(
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "types": clean })))
+}
+
+/// `GET /api/v1/openapi.json`, public so API clients can discover it.
+#[actix_web::get("/api/v1/openapi.json")]
+async fn openapi_api() -> HttpResponse {
+    HttpResponse::Ok().json(crate::core::openapi::document(RECORD_SPECS))
 }

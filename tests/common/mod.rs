@@ -409,6 +409,24 @@ impl Client {
     pub fn delete(&self, path: &str) -> Response {
         self.send("DELETE", path, None)
     }
+
+    /// POST raw bytes with a content type (file uploads).
+    pub fn post_bytes(&self, path: &str, body: &[u8], content_type: &str) -> Response {
+        let mut req = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!("{}{path}", self.base))
+            .header("Content-Type", content_type);
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", c);
+        }
+        if let Some(t) = &self.csrf {
+            req = req.header("X-CSRF-Token", t);
+        }
+        if let Some(b) = &self.bearer {
+            req = req.header("Authorization", format!("Bearer {b}"));
+        }
+        Response::from(self.agent.run(req.body(body.to_vec()).unwrap()))
+    }
 }
 
 /// Percent-encode a query value.

@@ -326,6 +326,32 @@ fn check_duplicates(
     Err(duplicate_error(spec.singular, titles, Value::from(found), hidden))
 }
 
+/// `rec` with the identifying fields that did not change blanked out, so an
+/// update is checked only against what it changes: a duplicate that was
+/// confirmed before does not come back with every later edit.
+fn changed_identity(spec: &EntitySpec, rec: &Record, before: &Record) -> Record {
+    let mut r = rec.clone();
+    let Some(d) = spec.dedupe else { return r };
+    let keys = |x: &Record| -> HashMap<&str, String> { derived(spec, x).into_iter().collect() };
+    let (new, old) = (keys(rec), keys(before));
+    if new.get("dedupe_name") == old.get("dedupe_name")
+        && let Some(n) = d.name
+    {
+        r.insert(n.into(), Value::from(""));
+    }
+    if new.get("dedupe_phone") == old.get("dedupe_phone") {
+        for p in d.phones {
+            r.insert(p.to_string(), Value::from(""));
+        }
+    }
+    if let Some(e) = d.email
+        && rec.get(e) == before.get(e)
+    {
+        r.insert(e.into(), Value::from(""));
+    }
+    r
+}
+
 /// Bind a stored value of `kind`.
 fn push_value(sql: &mut Sql, kind: Kind, v: &Value) {
     match kind {
@@ -536,18 +562,8 @@ pub fn update(
     let defs = custom_defs(conn, spec)?;
     let (custom, refs) = fields::validate(conn, &defs, &custom_in, false)?;
     check_refs(conn, actor, spec, &rec, Some(&before), refs)?;
-    let identity = |r: &Record| {
-        derived(spec, r)
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("dedupe_"))
-            .collect::<Vec<_>>()
-    };
-    let email_changed = spec
-        .dedupe
-        .and_then(|d| d.email)
-        .is_some_and(|e| rec.get(e) != before.get(e));
-    if !confirm && (identity(&rec) != identity(&before) || email_changed) {
-        check_duplicates(conn, actor, spec, &rec, Some(id))?;
+    if !confirm {
+        check_duplicates(conn, actor, spec, &changed_identity(spec, &rec, &before), Some(id))?;
     }
     let ctx = actor.audit();
     write_tx(conn, |conn| {
