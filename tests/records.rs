@@ -76,10 +76,16 @@ fn lead_becomes_a_customer(backend: Backend) {
     assert_eq!(lead["email"], "li.na@yunfan.cn");
     let lid = id(&lead);
     // Only conversion makes a lead converted.
-    let r = admin.patch(&format!("/api/v1/leads/{lid}"), &json!({"version": 1, "status": "converted"}));
+    let r = admin.patch(
+        &format!("/api/v1/leads/{lid}"),
+        &json!({"version": 1, "status": "converted"}),
+    );
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(field_of(&r), "status");
-    let r = admin.patch(&format!("/api/v1/leads/{lid}"), &json!({"version": 1, "converted_customer_id": 1}));
+    let r = admin.patch(
+        &format!("/api/v1/leads/{lid}"),
+        &json!({"version": 1, "converted_customer_id": 1}),
+    );
     assert_eq!(field_of(&r), "converted_customer_id");
 
     let fu = create(
@@ -92,7 +98,10 @@ fn lead_becomes_a_customer(backend: Backend) {
     assert_eq!(lead_now["last_follow_up_at"], "2026-11-30T10:00:00");
     assert_eq!(lead_now["next_follow_up_at"], "2026-12-08T09:30:00");
     let up = admin.post_bytes(
-        &format!("/api/v1/attachments?entity=leads&record_id={lid}&name={}", url_encode("名片.pdf")),
+        &format!(
+            "/api/v1/attachments?entity=leads&record_id={lid}&name={}",
+            url_encode("名片.pdf")
+        ),
         b"%PDF-1.4 card",
         "application/octet-stream",
     );
@@ -105,8 +114,14 @@ fn lead_becomes_a_customer(backend: Backend) {
     assert_eq!(r.json()["error"], "duplicate");
     assert_eq!(r.json()["candidates"][0]["id"], existing["id"]);
     // Nothing was written by the refused attempt.
-    assert_eq!(admin.get(&format!("/api/v1/leads/{lid}")).json()["status"], "new");
-    let r = admin.post(&format!("/api/v1/leads/{lid}/convert"), &json!({"customer": {"level": "A"}, "colour": 1}));
+    assert_eq!(
+        admin.get(&format!("/api/v1/leads/{lid}")).json()["status"],
+        "new"
+    );
+    let r = admin.post(
+        &format!("/api/v1/leads/{lid}/convert"),
+        &json!({"customer": {"level": "A"}, "colour": 1}),
+    );
     assert_eq!(r.status, 400, "{}", r.body);
 
     let r = admin.post(
@@ -134,34 +149,58 @@ fn lead_becomes_a_customer(backend: Backend) {
     let fu_now = admin.get(&format!("/api/v1/followups/{}", id(&fu))).json();
     assert_eq!(fu_now["customer_id"], cid);
     assert_eq!(fu_now["lead_id"], lid);
-    let files = admin.get(&format!("/api/v1/attachments?entity=customers&record_id={cid}")).json();
+    let files = admin
+        .get(&format!(
+            "/api/v1/attachments?entity=customers&record_id={cid}"
+        ))
+        .json();
     assert_eq!(files["attachments"][0]["file_name"], "名片.pdf");
-    let listed = admin.get(&format!("/api/v1/followups?filter=customer_id:eq:{cid}")).json();
+    let listed = admin
+        .get(&format!("/api/v1/followups?filter=customer_id:eq:{cid}"))
+        .json();
     assert_eq!(ids(&listed), vec![id(&fu)]);
     // Once is enough; and a converted lead stays converted.
     let r = admin.post(&format!("/api/v1/leads/{lid}/convert"), &json!({}));
     assert_eq!(r.status, 409);
     let v = out["lead"]["version"].clone();
-    let r = admin.patch(&format!("/api/v1/leads/{lid}"), &json!({"version": v, "status": "new"}));
+    let r = admin.patch(
+        &format!("/api/v1/leads/{lid}"),
+        &json!({"version": v, "status": "new"}),
+    );
     assert_eq!(r.status, 400);
     // The audit trail has the conversion.
-    let audit = admin.get(&format!("/api/v1/admin/audit?entity=leads&record_id={lid}")).json();
+    let audit = admin
+        .get(&format!("/api/v1/admin/audit?entity=leads&record_id={lid}"))
+        .json();
     assert!(audit.to_string().contains("convert"), "{audit}");
 
     // Converting into an existing customer attaches instead of creating.
-    let lead2 = create(&admin, "leads", json!({"name": "王芳", "company": "广州云帆贸易有限公司", "mobile": "13700137000", "confirm_duplicates": true}));
-    let r = admin.post(&format!("/api/v1/leads/{}/convert", id(&lead2)), &json!({"customer_id": cid}));
+    let lead2 = create(
+        &admin,
+        "leads",
+        json!({"name": "王芳", "company": "广州云帆贸易有限公司", "mobile": "13700137000", "confirm_duplicates": true}),
+    );
+    let r = admin.post(
+        &format!("/api/v1/leads/{}/convert", id(&lead2)),
+        &json!({"customer_id": cid}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["customer"]["id"], cid);
     assert_eq!(r.json()["contact"]["is_primary"], false);
-    let contacts = admin.get(&format!("/api/v1/contacts?filter=customer_id:eq:{cid}")).json();
+    let contacts = admin
+        .get(&format!("/api/v1/contacts?filter=customer_id:eq:{cid}"))
+        .json();
     assert_eq!(contacts["items"].as_array().unwrap().len(), 2);
 }
 
 fn contacts_validate_dedupe_version_and_search(backend: Backend) {
     let srv = TestServer::start(&backend);
     let admin = setup_admin(&srv);
-    let cust = create(&admin, "customers", json!({"name": "深圳市星河科技有限公司"}));
+    let cust = create(
+        &admin,
+        "customers",
+        json!({"name": "深圳市星河科技有限公司"}),
+    );
     let other = create(&admin, "customers", json!({"name": "北京远山咨询"}));
     let cid = id(&cust);
     let c = create(
@@ -177,13 +216,31 @@ fn contacts_validate_dedupe_version_and_search(backend: Backend) {
         (json!({"name": "无客户"}), "customer_id"),
         (json!({"customer_id": cid}), "name"),
         (json!({"customer_id": 999_999, "name": "x"}), "customer_id"),
-        (json!({"customer_id": cid, "name": "x", "mobile": "打电话"}), "mobile"),
-        (json!({"customer_id": cid, "name": "x", "email": "nope"}), "email"),
-        (json!({"customer_id": cid, "name": "x", "birthday": "1980-02-30"}), "birthday"),
-        (json!({"customer_id": cid, "name": "x", "is_primary": "yes"}), "is_primary"),
+        (
+            json!({"customer_id": cid, "name": "x", "mobile": "打电话"}),
+            "mobile",
+        ),
+        (
+            json!({"customer_id": cid, "name": "x", "email": "nope"}),
+            "email",
+        ),
+        (
+            json!({"customer_id": cid, "name": "x", "birthday": "1980-02-30"}),
+            "birthday",
+        ),
+        (
+            json!({"customer_id": cid, "name": "x", "is_primary": "yes"}),
+            "is_primary",
+        ),
         (json!({"customer_id": cid, "name": "x".repeat(101)}), "name"),
-        (json!({"customer_id": cid, "name": "x", "wechat": "x"}), "wechat"),
-        (json!({"customer_id": cid, "name": "x", "custom": {"nope": 1}}), "custom.nope"),
+        (
+            json!({"customer_id": cid, "name": "x", "wechat": "x"}),
+            "wechat",
+        ),
+        (
+            json!({"customer_id": cid, "name": "x", "custom": {"nope": 1}}),
+            "custom.nope",
+        ),
     ] {
         let r = admin.post("/api/v1/contacts", &body);
         assert_eq!(r.status, 400, "{body}: {}", r.body);
@@ -211,12 +268,21 @@ fn contacts_validate_dedupe_version_and_search(backend: Backend) {
 
     // Lost update: the second writer with the old version gets 409 and the current record.
     let v = first["version"].as_i64().unwrap();
-    let r = admin.patch(&format!("/api/v1/contacts/{c_id}"), &json!({"version": v, "title": "董事长"}));
+    let r = admin.patch(
+        &format!("/api/v1/contacts/{c_id}"),
+        &json!({"version": v, "title": "董事长"}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = admin.patch(&format!("/api/v1/contacts/{c_id}"), &json!({"version": v, "notes": "覆盖"}));
+    let r = admin.patch(
+        &format!("/api/v1/contacts/{c_id}"),
+        &json!({"version": v, "notes": "覆盖"}),
+    );
     assert_eq!(r.status, 409);
     assert_eq!(r.json()["current"]["title"], "董事长");
-    let r = admin.patch(&format!("/api/v1/contacts/{c_id}"), &json!({"notes": "没有版本"}));
+    let r = admin.patch(
+        &format!("/api/v1/contacts/{c_id}"),
+        &json!({"notes": "没有版本"}),
+    );
     assert_eq!(r.status, 400);
     assert_eq!(field_of(&r), "version");
     // PUT replaces: what is left out goes back to empty.
@@ -229,23 +295,52 @@ fn contacts_validate_dedupe_version_and_search(backend: Backend) {
     assert_eq!(r.json()["email"], "");
 
     // Search: one and two Chinese characters, Latin substrings, phone tails.
-    create(&admin, "contacts", json!({"customer_id": cid, "name": "Anna Goldsmith", "email": "anna@example.com", "phone": "020-8765 4321"}));
-    for (q, want) in [("张伟", 2), ("伟明", 1), ("smith", 1), ("4321", 1), ("87654321", 1), ("喝茶", 0), ("13800138000", 2)] {
-        let page = admin.get(&format!("/api/v1/contacts?q={}", url_encode(q))).json();
+    create(
+        &admin,
+        "contacts",
+        json!({"customer_id": cid, "name": "Anna Goldsmith", "email": "anna@example.com", "phone": "020-8765 4321"}),
+    );
+    for (q, want) in [
+        ("张伟", 2),
+        ("伟明", 1),
+        ("smith", 1),
+        ("4321", 1),
+        ("87654321", 1),
+        ("喝茶", 0),
+        ("13800138000", 2),
+    ] {
+        let page = admin
+            .get(&format!("/api/v1/contacts?q={}", url_encode(q)))
+            .json();
         assert_eq!(page["items"].as_array().unwrap().len(), want, "{q}: {page}");
     }
-    let found = admin.get(&format!("/api/v1/search?q={}", url_encode("星河"))).json();
+    let found = admin
+        .get(&format!("/api/v1/search?q={}", url_encode("星河")))
+        .json();
     assert_eq!(found["customers"][0]["id"], cid);
-    let found = admin.get(&format!("/api/v1/search?q={}", url_encode("张伟"))).json();
+    let found = admin
+        .get(&format!("/api/v1/search?q={}", url_encode("张伟")))
+        .json();
     assert_eq!(found["contacts"].as_array().unwrap().len(), 2);
 
     // Delete names the version; the list forgets the contact.
-    let cur = admin.get(&format!("/api/v1/contacts/{}", id(&second))).json();
+    let cur = admin
+        .get(&format!("/api/v1/contacts/{}", id(&second)))
+        .json();
     let r = admin.delete(&format!("/api/v1/contacts/{}?version=99", id(&second)));
     assert_eq!(r.status, 409);
-    let r = admin.delete(&format!("/api/v1/contacts/{}?version={}", id(&second), cur["version"]));
+    let r = admin.delete(&format!(
+        "/api/v1/contacts/{}?version={}",
+        id(&second),
+        cur["version"]
+    ));
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(admin.get(&format!("/api/v1/contacts/{}", id(&second))).status, 404);
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/contacts/{}", id(&second)))
+            .status,
+        404
+    );
 }
 
 fn followups_move_dates_and_tasks_fill_the_todo(backend: Backend) {
@@ -254,13 +349,26 @@ fn followups_move_dates_and_tasks_fill_the_todo(backend: Backend) {
     let cust = create(&admin, "customers", json!({"name": "杭州青禾食品"}));
     let other = create(&admin, "customers", json!({"name": "成都川味"}));
     let cid = id(&cust);
-    let contact = create(&admin, "contacts", json!({"customer_id": cid, "name": "陈静"}));
+    let contact = create(
+        &admin,
+        "contacts",
+        json!({"customer_id": cid, "name": "陈静"}),
+    );
     for (body, field) in [
         (json!({"content": "无对象"}), "customer_id"),
         (json!({"customer_id": cid}), "content"),
-        (json!({"customer_id": cid, "content": "x", "kind": "telepathy"}), "kind"),
-        (json!({"customer_id": cid, "content": "x", "occurred_at": "yesterday"}), "occurred_at"),
-        (json!({"customer_id": id(&other), "contact_id": id(&contact), "content": "x"}), "contact_id"),
+        (
+            json!({"customer_id": cid, "content": "x", "kind": "telepathy"}),
+            "kind",
+        ),
+        (
+            json!({"customer_id": cid, "content": "x", "occurred_at": "yesterday"}),
+            "occurred_at",
+        ),
+        (
+            json!({"customer_id": id(&other), "contact_id": id(&contact), "content": "x"}),
+            "contact_id",
+        ),
     ] {
         let r = admin.post("/api/v1/followups", &body);
         assert_eq!(r.status, 400, "{body}: {}", r.body);
@@ -278,7 +386,10 @@ fn followups_move_dates_and_tasks_fill_the_todo(backend: Backend) {
         "followups",
         json!({"customer_id": cid, "content": "发送报价", "occurred_at": "2026-11-25T09:00", "next_follow_up_at": "2026-12-02T10:00"}),
     );
-    assert_eq!(f2["kind"], "call", "the first configured type is the default");
+    assert_eq!(
+        f2["kind"], "call",
+        "the first configured type is the default"
+    );
     let c = admin.get(&format!("/api/v1/customers/{cid}")).json();
     assert_eq!(c["last_follow_up_at"], "2026-11-25T09:00:00");
     assert_eq!(c["next_follow_up_at"], "2026-12-02T10:00:00");
@@ -288,12 +399,25 @@ fn followups_move_dates_and_tasks_fill_the_todo(backend: Backend) {
     let c = admin.get(&format!("/api/v1/customers/{cid}")).json();
     assert_eq!(c["last_follow_up_at"], "2026-11-20T14:00:00");
     // The type list is configurable by administrators.
-    let r = admin.put("/api/v1/followup-types", &json!({"types": ["电话", "拜访", "微信"]}));
+    let r = admin.put(
+        "/api/v1/followup-types",
+        &json!({"types": ["电话", "拜访", "微信"]}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(admin.get("/api/v1/followup-types").json()["types"][2], "微信");
-    let r = admin.post("/api/v1/followups", &json!({"customer_id": cid, "content": "x", "kind": "call"}));
+    assert_eq!(
+        admin.get("/api/v1/followup-types").json()["types"][2],
+        "微信"
+    );
+    let r = admin.post(
+        "/api/v1/followups",
+        &json!({"customer_id": cid, "content": "x", "kind": "call"}),
+    );
     assert_eq!(field_of(&r), "kind");
-    create(&admin, "followups", json!({"customer_id": cid, "content": "微信沟通", "kind": "微信"}));
+    create(
+        &admin,
+        "followups",
+        json!({"customer_id": cid, "content": "微信沟通", "kind": "微信"}),
+    );
 
     // Tasks: links must be visible, finishing stamps the time, the to-do centre lists them.
     let now = chrono::Utc::now().naive_utc();
@@ -304,31 +428,62 @@ fn followups_move_dates_and_tasks_fill_the_todo(backend: Backend) {
         json!({"title": "寄样品", "due_at": fmt(now - chrono::Duration::days(2)), "related_entity": "customers", "related_id": cid, "priority": "high"}),
     );
     assert_eq!(overdue["status"], "open");
-    assert_eq!(overdue["assignee_id"], admin.get("/api/v1/me").json()["user"]["id"]);
+    assert_eq!(
+        overdue["assignee_id"],
+        admin.get("/api/v1/me").json()["user"]["id"]
+    );
     for (body, field) in [
-        (json!({"title": "x", "related_entity": "customers"}), "related_id"),
+        (
+            json!({"title": "x", "related_entity": "customers"}),
+            "related_id",
+        ),
         (json!({"title": "x", "related_id": cid}), "related_entity"),
-        (json!({"title": "x", "related_entity": "customers", "related_id": 999_999}), "related_id"),
-        (json!({"title": "x", "related_entity": "planets", "related_id": 1}), "related_entity"),
+        (
+            json!({"title": "x", "related_entity": "customers", "related_id": 999_999}),
+            "related_id",
+        ),
+        (
+            json!({"title": "x", "related_entity": "planets", "related_id": 1}),
+            "related_entity",
+        ),
         (json!({"title": "x", "status": "someday"}), "status"),
-        (json!({"title": "x", "completed_at": "2026-01-01T00:00"}), "completed_at"),
+        (
+            json!({"title": "x", "completed_at": "2026-01-01T00:00"}),
+            "completed_at",
+        ),
     ] {
         let r = admin.post("/api/v1/tasks", &body);
         assert_eq!(r.status, 400, "{body}: {}", r.body);
         assert_eq!(field_of(&r), field, "{body}: {}", r.body);
     }
-    let later = create(&admin, "tasks", json!({"title": "准备合同", "due_at": fmt(now + chrono::Duration::days(20))}));
-    create(&admin, "leads", json!({"name": "新线索", "company": "温州鞋业"}));
+    let later = create(
+        &admin,
+        "tasks",
+        json!({"title": "准备合同", "due_at": fmt(now + chrono::Duration::days(20))}),
+    );
+    create(
+        &admin,
+        "leads",
+        json!({"name": "新线索", "company": "温州鞋业"}),
+    );
     let todo = admin.get("/api/v1/todo").json();
     assert_eq!(ids(&todo["tasks_overdue"]), vec![id(&overdue)], "{todo}");
     assert_eq!(todo["tasks_overdue"]["total"]["count"], 1);
     assert_eq!(todo["new_leads"]["items"][0]["name"], "新线索");
     assert!(!ids(&todo["tasks_overdue"]).contains(&id(&later)));
-    let r = admin.patch(&format!("/api/v1/tasks/{}", id(&overdue)), &json!({"version": 1, "status": "done"}));
+    let r = admin.patch(
+        &format!("/api/v1/tasks/{}", id(&overdue)),
+        &json!({"version": 1, "status": "done"}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.json()["completed_at"].is_string());
     let todo = admin.get("/api/v1/todo").json();
-    assert!(todo["tasks_overdue"]["items"].as_array().unwrap().is_empty());
+    assert!(
+        todo["tasks_overdue"]["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let open = admin.get("/api/v1/tasks?view=open").json();
     assert_eq!(ids(&open), vec![id(&later)]);
     let r = admin.get("/api/v1/tasks?view=someday");
@@ -341,7 +496,10 @@ fn permission_matrix_for_records(backend: Backend) {
     let admin = setup_admin(&srv);
     let dep = |name: &str, parent: Option<i64>| -> i64 {
         admin
-            .post("/api/v1/admin/departments", &json!({"name": name, "parent_id": parent}))
+            .post(
+                "/api/v1/admin/departments",
+                &json!({"name": name, "parent_id": parent}),
+            )
             .json()["id"]
             .as_i64()
             .unwrap()
@@ -349,10 +507,30 @@ fn permission_matrix_for_records(backend: Backend) {
     let south = dep("华南", None);
     let sz = dep("深圳", Some(south));
     let north = dep("华北", None);
-    let mgr = user(&admin, "mgr@example.cn", "sales_manager", json!({"department_id": south}));
-    let s1 = user(&admin, "s1@example.cn", "salesperson", json!({"department_id": sz, "supervisor_id": mgr}));
-    let s2 = user(&admin, "s2@example.cn", "salesperson", json!({"department_id": north}));
-    let svc = user(&admin, "svc@example.cn", "service_agent", json!({"department_id": south}));
+    let mgr = user(
+        &admin,
+        "mgr@example.cn",
+        "sales_manager",
+        json!({"department_id": south}),
+    );
+    let s1 = user(
+        &admin,
+        "s1@example.cn",
+        "salesperson",
+        json!({"department_id": sz, "supervisor_id": mgr}),
+    );
+    let s2 = user(
+        &admin,
+        "s2@example.cn",
+        "salesperson",
+        json!({"department_id": north}),
+    );
+    let svc = user(
+        &admin,
+        "svc@example.cn",
+        "service_agent",
+        json!({"department_id": south}),
+    );
     let _ = svc;
     let login = |email: &str| Client::login(&srv, email, PW);
     let (c_mgr, c_s1, c_s2, c_svc) = (
@@ -365,10 +543,26 @@ fn permission_matrix_for_records(backend: Backend) {
     let mut owned: std::collections::BTreeMap<(&str, i64), i64> = Default::default();
     for (who, client) in [(mgr, &c_mgr), (s1, &c_s1), (s2, &c_s2)] {
         let cust = create(client, "customers", json!({"name": format!("客户{who}")}));
-        let con = create(client, "contacts", json!({"customer_id": id(&cust), "name": format!("联系人{who}"), "mobile": format!("1380000{who:04}")}));
-        let lead = create(client, "leads", json!({"name": format!("线索{who}"), "company": format!("公司{who}")}));
-        let fu = create(client, "followups", json!({"customer_id": id(&cust), "content": format!("跟进{who}")}));
-        let task = create(client, "tasks", json!({"title": format!("任务{who}"), "related_entity": "customers", "related_id": id(&cust)}));
+        let con = create(
+            client,
+            "contacts",
+            json!({"customer_id": id(&cust), "name": format!("联系人{who}"), "mobile": format!("1380000{who:04}")}),
+        );
+        let lead = create(
+            client,
+            "leads",
+            json!({"name": format!("线索{who}"), "company": format!("公司{who}")}),
+        );
+        let fu = create(
+            client,
+            "followups",
+            json!({"customer_id": id(&cust), "content": format!("跟进{who}")}),
+        );
+        let task = create(
+            client,
+            "tasks",
+            json!({"title": format!("任务{who}"), "related_entity": "customers", "related_id": id(&cust)}),
+        );
         owned.insert(("contacts", who), id(&con));
         owned.insert(("leads", who), id(&lead));
         owned.insert(("followups", who), id(&fu));
@@ -412,9 +606,13 @@ fn permission_matrix_for_records(backend: Backend) {
             "followups" => "跟进",
             _ => "任务",
         };
-        let found = client.get(&format!("/api/v1/{entity}?q={}", url_encode(term))).json();
+        let found = client
+            .get(&format!("/api/v1/{entity}?q={}", url_encode(term)))
+            .json();
         assert_eq!(ids(&found), of(entity, sees), "{entity} search");
-        let global = client.get(&format!("/api/v1/search?q={}", url_encode(term))).json();
+        let global = client
+            .get(&format!("/api/v1/search?q={}", url_encode(term)))
+            .json();
         assert_eq!(
             global[*entity].as_array().unwrap().len(),
             sees.len(),
@@ -432,11 +630,16 @@ fn permission_matrix_for_records(backend: Backend) {
                 let hidden = |r: &common::Response| {
                     r.status == 404 || (r.status == 403 && !r.body.contains(&rid.to_string()))
                 };
-                let p = client.patch(&format!("/api/v1/{entity}/{rid}"), &json!({"version": 1, "notes": "x"}));
+                let p = client.patch(
+                    &format!("/api/v1/{entity}/{rid}"),
+                    &json!({"version": 1, "notes": "x"}),
+                );
                 assert!(hidden(&p), "{entity} {rid} patch: {} {}", p.status, p.body);
                 let d = client.delete(&format!("/api/v1/{entity}/{rid}?version=1"));
                 assert!(hidden(&d), "{entity} {rid} delete: {} {}", d.status, d.body);
-                let a = client.get(&format!("/api/v1/attachments?entity={entity}&record_id={rid}"));
+                let a = client.get(&format!(
+                    "/api/v1/attachments?entity={entity}&record_id={rid}"
+                ));
                 assert_eq!(a.status, 404, "{entity} {rid} attachments");
             }
         }
@@ -444,24 +647,45 @@ fn permission_matrix_for_records(backend: Backend) {
     // Seeing is not changing: the service agent views the manager's contact
     // but may not edit it.
     let mgr_contact = owned[&("contacts", mgr)];
-    let r = c_svc.patch(&format!("/api/v1/contacts/{mgr_contact}"), &json!({"version": 1, "title": "x"}));
+    let r = c_svc.patch(
+        &format!("/api/v1/contacts/{mgr_contact}"),
+        &json!({"version": 1, "title": "x"}),
+    );
     assert_eq!(r.status, 403, "{}", r.body);
     // A salesperson cannot hang a contact on a customer they cannot see, nor
     // give a lead to someone outside their scope.
-    let s2_customer = admin.get(&format!("/api/v1/customers?q={}", url_encode(&format!("客户{s2}")))).json()["items"][0]["id"].clone();
-    let r = c_s1.post("/api/v1/contacts", &json!({"customer_id": s2_customer, "name": "偷看"}));
+    let s2_customer = admin
+        .get(&format!(
+            "/api/v1/customers?q={}",
+            url_encode(&format!("客户{s2}"))
+        ))
+        .json()["items"][0]["id"]
+        .clone();
+    let r = c_s1.post(
+        "/api/v1/contacts",
+        &json!({"customer_id": s2_customer, "name": "偷看"}),
+    );
     assert_eq!(r.status, 400);
     assert_eq!(field_of(&r), "customer_id");
-    let r = c_s1.post("/api/v1/leads", &json!({"name": "转给别人", "owner_id": s2}));
+    let r = c_s1.post(
+        "/api/v1/leads",
+        &json!({"name": "转给别人", "owner_id": s2}),
+    );
     assert_eq!(r.status, 400);
     assert_eq!(field_of(&r), "owner_id");
     // Salespeople have no transfer right: reassigning their own lead is refused.
     let s1_lead = owned[&("leads", s1)];
-    let r = c_s1.patch(&format!("/api/v1/leads/{s1_lead}"), &json!({"version": 1, "owner_id": mgr}));
+    let r = c_s1.patch(
+        &format!("/api/v1/leads/{s1_lead}"),
+        &json!({"version": 1, "owner_id": mgr}),
+    );
     assert_eq!(r.status, 403, "{}", r.body);
     // The manager transfers in bulk within their scope; outside it is refused per id.
     let s2_lead = owned[&("leads", s2)];
-    let r = c_mgr.post("/api/v1/leads/bulk", &json!({"ids": [s1_lead, s2_lead], "action": "assign", "owner_id": mgr}));
+    let r = c_mgr.post(
+        "/api/v1/leads/bulk",
+        &json!({"ids": [s1_lead, s2_lead], "action": "assign", "owner_id": mgr}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["done"], json!([s1_lead]));
     assert_eq!(r.json()["failed"][0]["id"], s2_lead);
@@ -470,13 +694,26 @@ fn permission_matrix_for_records(backend: Backend) {
     let s2_contact = owned[&("contacts", s2)];
     let c_s2_admin_view = admin.get(&format!("/api/v1/contacts/{s2_contact}"));
     assert_eq!(c_s2_admin_view.status, 200);
-    let r = c_s2.post(&format!("/api/v1/contacts/{s2_contact}/collaborators"), &json!({"user_id": s1}));
+    let r = c_s2.post(
+        &format!("/api/v1/contacts/{s2_contact}/collaborators"),
+        &json!({"user_id": s1}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(c_s1.get(&format!("/api/v1/contacts/{s2_contact}")).status, 200);
+    assert_eq!(
+        c_s1.get(&format!("/api/v1/contacts/{s2_contact}")).status,
+        200
+    );
     let shared = c_s1.get("/api/v1/contacts?view=shared").json();
     assert_eq!(ids(&shared), vec![s2_contact]);
-    let r = c_s1.patch(&format!("/api/v1/contacts/{s2_contact}"), &json!({"version": 1, "title": "x"}));
-    assert_eq!(r.status, 403, "a read share does not allow edits: {}", r.body);
+    let r = c_s1.patch(
+        &format!("/api/v1/contacts/{s2_contact}"),
+        &json!({"version": 1, "title": "x"}),
+    );
+    assert_eq!(
+        r.status, 403,
+        "a read share does not allow edits: {}",
+        r.body
+    );
 }
 
 fn attachments_are_checked_and_only_downloaded(backend: Backend) {
@@ -485,16 +722,36 @@ fn attachments_are_checked_and_only_downloaded(backend: Backend) {
     user(&admin, "s1@example.cn", "salesperson", json!({}));
     let s1 = Client::login(&srv, "s1@example.cn", PW);
     let cust = create(&admin, "customers", json!({"name": "附件客户"}));
-    let fu = create(&admin, "followups", json!({"customer_id": id(&cust), "content": "带附件"}));
-    let path = |name: &str| format!("/api/v1/attachments?entity=followups&record_id={}&name={}", id(&fu), url_encode(name));
-    let up = admin.post_bytes(&path("报价单 v2.pdf"), b"%PDF-1.7\n%binary", "application/pdf");
+    let fu = create(
+        &admin,
+        "followups",
+        json!({"customer_id": id(&cust), "content": "带附件"}),
+    );
+    let path = |name: &str| {
+        format!(
+            "/api/v1/attachments?entity=followups&record_id={}&name={}",
+            id(&fu),
+            url_encode(name)
+        )
+    };
+    let up = admin.post_bytes(
+        &path("报价单 v2.pdf"),
+        b"%PDF-1.7\n%binary",
+        "application/pdf",
+    );
     assert_eq!(up.status, 201, "{}", up.body);
     let att = up.json();
     assert_eq!(att["content_type"], "application/pdf");
     assert_eq!(att["size"], 16);
     for (name, data) in [
-        ("invoice.pdf", &b"<html><script>alert(1)</script></html>"[..]),
-        ("logo.svg", b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>"),
+        (
+            "invoice.pdf",
+            &b"<html><script>alert(1)</script></html>"[..],
+        ),
+        (
+            "logo.svg",
+            b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
+        ),
         ("photo.png", b"%PDF-1.4 not a png"),
         ("tool.pdf", b"MZ\x90\x00\x03"),
         ("empty.txt", b""),
@@ -503,10 +760,14 @@ fn attachments_are_checked_and_only_downloaded(backend: Backend) {
         assert_eq!(r.status, 400, "{name}: {}", r.body);
         assert_eq!(field_of(&r), "file", "{name}");
     }
-    let r = admin.post_bytes(&path("big.txt"), &vec![b'a'; 21 * 1024 * 1024], "text/plain");
+    let r = admin.post_bytes(
+        &path("big.txt"),
+        &vec![b'a'; 21 * 1024 * 1024],
+        "text/plain",
+    );
     assert_eq!(r.status, 413, "oversized upload");
     let r = admin.post_bytes(
-        &format!("/api/v1/attachments?entity=followups&record_id=999999&name=a.txt"),
+        "/api/v1/attachments?entity=followups&record_id=999999&name=a.txt",
         b"hello",
         "text/plain",
     );
@@ -516,14 +777,29 @@ fn attachments_are_checked_and_only_downloaded(backend: Backend) {
     assert_eq!(d.body, "%PDF-1.7\n%binary");
     let disposition = d.header("content-disposition").unwrap();
     assert!(disposition.starts_with("attachment;"), "{disposition}");
-    assert!(disposition.contains("UTF-8''%E6%8A%A5%E4%BB%B7%E5%8D%95"), "{disposition}");
+    assert!(
+        disposition.contains("UTF-8''%E6%8A%A5%E4%BB%B7%E5%8D%95"),
+        "{disposition}"
+    );
     assert_eq!(d.header("x-content-type-options"), Some("nosniff"));
     // Someone who cannot see the follow-up cannot see its file either.
-    assert_eq!(s1.get(&format!("/api/v1/attachments/{}", id(&att))).status, 404);
-    assert_eq!(s1.delete(&format!("/api/v1/attachments/{}", id(&att))).status, 404);
+    assert_eq!(
+        s1.get(&format!("/api/v1/attachments/{}", id(&att))).status,
+        404
+    );
+    assert_eq!(
+        s1.delete(&format!("/api/v1/attachments/{}", id(&att)))
+            .status,
+        404
+    );
     let r = admin.delete(&format!("/api/v1/attachments/{}", id(&att)));
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(admin.get(&format!("/api/v1/attachments/{}", id(&att))).status, 404);
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/attachments/{}", id(&att)))
+            .status,
+        404
+    );
 }
 
 fn saved_views_bulk_and_keyset_paging(backend: Backend) {
@@ -571,32 +847,65 @@ fn saved_views_bulk_and_keyset_paging(backend: Backend) {
     );
     assert_eq!(r.status, 201, "{}", r.body);
     let vid = id(&r.json());
-    let page = admin.get(&format!("/api/v1/leads?view={vid}&limit=100")).json();
+    let page = admin
+        .get(&format!("/api/v1/leads?view={vid}&limit=100"))
+        .json();
     assert_eq!(page["items"].as_array().unwrap().len(), 12);
     assert_eq!(page["items"][0]["name"], "线索22");
     assert_eq!(page["sort"], "-name");
-    let page = admin.get(&format!("/api/v1/leads?view={vid}&filter={}&limit=100", url_encode("tags:contains:重点"))).json();
+    let page = admin
+        .get(&format!(
+            "/api/v1/leads?view={vid}&filter={}&limit=100",
+            url_encode("tags:contains:重点")
+        ))
+        .json();
     assert_eq!(page["items"].as_array().unwrap().len(), 4);
     // Another user's view id is not theirs to use or see.
     assert_eq!(s1.get(&format!("/api/v1/leads?view={vid}")).status, 400);
-    assert!(s1.get("/api/v1/views").json()["views"].as_array().unwrap().is_empty());
+    assert!(
+        s1.get("/api/v1/views").json()["views"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(s1.delete(&format!("/api/v1/views/{vid}")).status, 404);
-    let r = admin.patch(&format!("/api/v1/views/{vid}"), &json!({"version": 1, "name": "展会"}));
+    let r = admin.patch(
+        &format!("/api/v1/views/{vid}"),
+        &json!({"version": 1, "name": "展会"}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = admin.patch(&format!("/api/v1/views/{vid}"), &json!({"version": 1, "name": "旧版本"}));
+    let r = admin.patch(
+        &format!("/api/v1/views/{vid}"),
+        &json!({"version": 1, "name": "旧版本"}),
+    );
     assert_eq!(r.status, 409);
     let r = admin.post("/api/v1/views", &json!({"entity": "planets", "name": "x"}));
     assert_eq!(field_of(&r), "entity");
     // Bulk tag and delete with per-id outcomes.
-    let r = admin.post("/api/v1/leads/bulk", &json!({"ids": [made[1], made[2]], "action": "add_tag", "tag": "跟进中"}));
+    let r = admin.post(
+        "/api/v1/leads/bulk",
+        &json!({"ids": [made[1], made[2]], "action": "add_tag", "tag": "跟进中"}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(admin.get(&format!("/api/v1/leads/{}", made[1])).json()["tags"], json!(["跟进中"]));
-    let r = admin.post("/api/v1/leads/bulk", &json!({"ids": [made[3], 999_999], "action": "delete"}));
+    assert_eq!(
+        admin.get(&format!("/api/v1/leads/{}", made[1])).json()["tags"],
+        json!(["跟进中"])
+    );
+    let r = admin.post(
+        "/api/v1/leads/bulk",
+        &json!({"ids": [made[3], 999_999], "action": "delete"}),
+    );
     assert_eq!(r.json()["done"], json!([made[3]]));
     assert_eq!(r.json()["failed"][0]["error"], "not_found");
-    let r = admin.post("/api/v1/contacts/bulk", &json!({"ids": [1], "action": "add_tag", "tag": "x"}));
+    let r = admin.post(
+        "/api/v1/contacts/bulk",
+        &json!({"ids": [1], "action": "add_tag", "tag": "x"}),
+    );
     assert_eq!(r.status, 400, "contacts have no tags: {}", r.body);
-    let r = admin.post("/api/v1/leads/bulk", &json!({"ids": [], "action": "delete"}));
+    let r = admin.post(
+        "/api/v1/leads/bulk",
+        &json!({"ids": [], "action": "delete"}),
+    );
     assert_eq!(field_of(&r), "ids");
 }
 

@@ -69,9 +69,18 @@ pub fn sniff(name: &str, data: &[u8]) -> Result<&'static str, AppError> {
         ("image/webp", &["webp"])
     } else if starts(b"PK\x03\x04") {
         match ext.as_str() {
-            "docx" => ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", &["docx"]),
-            "xlsx" => ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", &["xlsx"]),
-            "pptx" => ("application/vnd.openxmlformats-officedocument.presentationml.presentation", &["pptx"]),
+            "docx" => (
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                &["docx"],
+            ),
+            "xlsx" => (
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                &["xlsx"],
+            ),
+            "pptx" => (
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                &["pptx"],
+            ),
             _ => ("application/zip", &["zip"]),
         }
     } else if starts(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") {
@@ -92,9 +101,18 @@ pub fn sniff(name: &str, data: &[u8]) -> Result<&'static str, AppError> {
             .take(512)
             .collect::<String>()
             .to_ascii_lowercase();
-        if ["<!doctype", "<html", "<head", "<body", "<script", "<svg", "<?xml", "<iframe"]
-            .iter()
-            .any(|m| head.starts_with(m))
+        if [
+            "<!doctype",
+            "<html",
+            "<head",
+            "<body",
+            "<script",
+            "<svg",
+            "<?xml",
+            "<iframe",
+        ]
+        .iter()
+        .any(|m| head.starts_with(m))
             || head.contains("<script")
             || head.contains("<svg")
         {
@@ -105,7 +123,10 @@ pub fn sniff(name: &str, data: &[u8]) -> Result<&'static str, AppError> {
         }
         match ext.as_str() {
             "csv" => ("text/csv; charset=utf-8", &["csv"]),
-            _ => ("text/plain; charset=utf-8", &["txt", "csv", "md", "log", ""]),
+            _ => (
+                "text/plain; charset=utf-8",
+                &["txt", "csv", "md", "log", ""],
+            ),
         }
     } else {
         return refuse("Unrecognised binary");
@@ -124,9 +145,15 @@ pub fn sniff(name: &str, data: &[u8]) -> Result<&'static str, AppError> {
 /// A file name safe to keep and send back: no path, no control characters.
 fn clean_name(name: &str) -> Result<String, AppError> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    let base: String = base.chars().filter(|c| !c.is_control() && *c != '"').collect();
+    let base: String = base
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .collect();
     if base.is_empty() || base.chars().count() > 200 {
-        return Err(AppError::invalid("name", "a file name of 1 to 200 characters"));
+        return Err(AppError::invalid(
+            "name",
+            "a file name of 1 to 200 characters",
+        ));
     }
     Ok(base)
 }
@@ -140,7 +167,13 @@ fn path_for(data_dir: &Path, sha: &str) -> PathBuf {
 }
 
 /// Can the actor see (or, with `write`, change) record `id` of `entity`?
-fn reachable(conn: &mut DbConn, actor: &Actor, entity: &str, id: i64, write: bool) -> Result<(), AppError> {
+fn reachable(
+    conn: &mut DbConn,
+    actor: &Actor,
+    entity: &str,
+    id: i64,
+    write: bool,
+) -> Result<(), AppError> {
     if !ENTITIES.contains(&entity) {
         return Err(AppError::invalid(
             "entity",
@@ -154,7 +187,8 @@ fn reachable(conn: &mut DbConn, actor: &Actor, entity: &str, id: i64, write: boo
         actor.require(entity, "edit")?;
         let owners = actor.owner_filter(conn, entity, "edit")?;
         let mut sql = crate::core::sql::Sql::new(conn.backend());
-        sql.push(&format!("SELECT id FROM {entity} WHERE id = ")).int(id);
+        sql.push(&format!("SELECT id FROM {entity} WHERE id = "))
+            .int(id);
         crate::core::access::push_scope_on(
             &mut sql,
             crate::core::records::owner_col(entity),
@@ -185,7 +219,12 @@ pub fn list_for(conn: &mut DbConn, entity: &str, id: i64) -> QueryResult<Vec<Att
 /// Remove the attachment rows of a record being deleted (inside its
 /// transaction); the files go with the next clean-up once nothing refers
 /// to them.
-pub fn delete_for(conn: &mut DbConn, ctx: &AuditCtx, entity: &str, id: i64) -> Result<(), AppError> {
+pub fn delete_for(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    entity: &str,
+    id: i64,
+) -> Result<(), AppError> {
     for a in list_for(conn, entity, id)? {
         audit::record(
             conn,
@@ -212,7 +251,10 @@ pub fn move_all(conn: &mut DbConn, from: (&str, i64), to: (&str, i64)) -> QueryR
             .filter(attachments::entity.eq(from.0))
             .filter(attachments::record_id.eq(from.1)),
     )
-    .set((attachments::entity.eq(to.0), attachments::record_id.eq(to.1)))
+    .set((
+        attachments::entity.eq(to.0),
+        attachments::record_id.eq(to.1),
+    ))
     .execute(conn)
 }
 
@@ -371,17 +413,29 @@ async fn download_api(
     let ascii: String = a
         .file_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || ".-_ ".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let encoded: String = form_urlencoded::byte_serialize(a.file_name.as_bytes()).collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, a.content_type.clone()))
         .insert_header((
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", encoded.replace('+', "%20")),
+            format!(
+                "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+                encoded.replace('+', "%20")
+            ),
         ))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        ))
         .body(bytes))
 }
 
@@ -430,9 +484,19 @@ mod tests {
 
     #[test]
     fn sniffing_trusts_content_not_names() {
-        assert_eq!(sniff("合同.pdf", b"%PDF-1.7 ...").unwrap(), "application/pdf");
-        assert_eq!(sniff("photo.JPG", b"\xff\xd8\xff\xe0....").unwrap(), "image/jpeg");
-        assert!(sniff("notes.txt", "拜访纪要：客户要报价".as_bytes()).unwrap().starts_with("text/plain"));
+        assert_eq!(
+            sniff("合同.pdf", b"%PDF-1.7 ...").unwrap(),
+            "application/pdf"
+        );
+        assert_eq!(
+            sniff("photo.JPG", b"\xff\xd8\xff\xe0....").unwrap(),
+            "image/jpeg"
+        );
+        assert!(
+            sniff("notes.txt", "拜访纪要：客户要报价".as_bytes())
+                .unwrap()
+                .starts_with("text/plain")
+        );
         for (name, data) in [
             ("invoice.pdf", &b"<html><script>alert(1)</script>"[..]),
             ("logo.svg", b"<?xml version=\"1.0\"?><svg onload=alert(1)>"),
@@ -446,7 +510,10 @@ mod tests {
             assert!(sniff(name, data).is_err(), "{name}");
         }
         assert_eq!(clean_name("../../etc/passwd").unwrap(), "passwd");
-        assert_eq!(clean_name("C:\\Users\\报价 单.xlsx").unwrap(), "报价 单.xlsx");
+        assert_eq!(
+            clean_name("C:\\Users\\报价 单.xlsx").unwrap(),
+            "报价 单.xlsx"
+        );
         assert!(clean_name("  ").is_err());
     }
 }

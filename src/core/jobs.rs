@@ -211,21 +211,25 @@ impl Drop for Scheduler {
 
 /// Jobs of the kernel; business modules add theirs.
 pub fn builtin_jobs() -> Vec<Job> {
-    vec![Job {
-        name: "purge-expired-sessions",
-        every: Duration::from_secs(600),
-        run: |conn, ctx| {
-            let n = crate::core::auth::session::purge_expired(conn, ctx.settings.auth.lifetimes())?;
-            Ok(format!("{n} expired session(s) removed"))
+    vec![
+        Job {
+            name: "purge-expired-sessions",
+            every: Duration::from_secs(600),
+            run: |conn, ctx| {
+                let n =
+                    crate::core::auth::session::purge_expired(conn, ctx.settings.auth.lifetimes())?;
+                Ok(format!("{n} expired session(s) removed"))
+            },
         },
-    }, Job {
-        name: "remove-unused-attachment-files",
-        every: Duration::from_secs(6 * 3600),
-        run: |conn, ctx| {
-            let n = crate::core::attachments::collect_garbage(conn, &ctx.settings.data_dir)?;
-            Ok(format!("{n} unused attachment file(s) removed"))
+        Job {
+            name: "remove-unused-attachment-files",
+            every: Duration::from_secs(6 * 3600),
+            run: |conn, ctx| {
+                let n = crate::core::attachments::collect_garbage(conn, &ctx.settings.data_dir)?;
+                Ok(format!("{n} unused attachment file(s) removed"))
+            },
         },
-    }]
+    ]
 }
 
 #[cfg(test)]

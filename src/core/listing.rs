@@ -304,7 +304,13 @@ where
         .all(|part| scope_first(owners, *part, rare));
     let backend = conn.backend();
     let requested = |sort: Option<&str>| {
-        list::resolve_sort(backend, spec.columns, spec.defs, sort, spec.table.default_sort)
+        list::resolve_sort(
+            backend,
+            spec.columns,
+            spec.defs,
+            sort,
+            spec.table.default_sort,
+        )
     };
     let sort = match (searching, backend, &plan) {
         // Narrow scopes search their own rows in the usual order.

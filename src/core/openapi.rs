@@ -8,65 +8,295 @@ use serde_json::{Map, Value, json};
 use crate::core::records::{EntitySpec, Field, Kind, api::ROUTES as RECORD_ROUTES};
 
 /// A route outside the generic record API: method, path, tag, summary.
-pub struct Route(pub &'static str, pub &'static str, pub &'static str, pub &'static str);
+pub struct Route(
+    pub &'static str,
+    pub &'static str,
+    pub &'static str,
+    pub &'static str,
+);
 
 pub const ROUTES: &[Route] = &[
     Route("get", "/healthz", "health", "The process is up"),
-    Route("get", "/readyz", "health", "Database reachable and schema current (503 otherwise)"),
+    Route(
+        "get",
+        "/readyz",
+        "health",
+        "Database reachable and schema current (503 otherwise)",
+    ),
     Route("get", "/api/v1/openapi.json", "health", "This document"),
-    Route("post", "/api/v1/setup", "identity", "First-run setup with the one-time token: company and first administrator"),
-    Route("post", "/api/v1/auth/login", "identity", "Log in; returns the CSRF token and sets the session cookie"),
-    Route("post", "/api/v1/auth/logout", "identity", "End this session"),
-    Route("post", "/api/v1/auth/logout-all", "identity", "End every session of the caller"),
-    Route("get", "/api/v1/me", "identity", "The caller, their roles and permissions"),
-    Route("post", "/api/v1/me/password", "identity", "Change the caller's password"),
-    Route("get", "/api/v1/me/tokens", "identity", "The caller's API tokens"),
-    Route("post", "/api/v1/me/tokens", "identity", "Create an API token (shown once)"),
-    Route("delete", "/api/v1/me/tokens/{id}", "identity", "Revoke an API token"),
+    Route(
+        "post",
+        "/api/v1/setup",
+        "identity",
+        "First-run setup with the one-time token: company and first administrator",
+    ),
+    Route(
+        "post",
+        "/api/v1/auth/login",
+        "identity",
+        "Log in; returns the CSRF token and sets the session cookie",
+    ),
+    Route(
+        "post",
+        "/api/v1/auth/logout",
+        "identity",
+        "End this session",
+    ),
+    Route(
+        "post",
+        "/api/v1/auth/logout-all",
+        "identity",
+        "End every session of the caller",
+    ),
+    Route(
+        "get",
+        "/api/v1/me",
+        "identity",
+        "The caller, their roles and permissions",
+    ),
+    Route(
+        "post",
+        "/api/v1/me/password",
+        "identity",
+        "Change the caller's password",
+    ),
+    Route(
+        "get",
+        "/api/v1/me/tokens",
+        "identity",
+        "The caller's API tokens",
+    ),
+    Route(
+        "post",
+        "/api/v1/me/tokens",
+        "identity",
+        "Create an API token (shown once)",
+    ),
+    Route(
+        "delete",
+        "/api/v1/me/tokens/{id}",
+        "identity",
+        "Revoke an API token",
+    ),
     Route("get", "/api/v1/admin/users", "admin", "Users"),
     Route("post", "/api/v1/admin/users", "admin", "Create a user"),
     Route("get", "/api/v1/admin/users/{id}", "admin", "One user"),
     Route("put", "/api/v1/admin/users/{id}", "admin", "Change a user"),
-    Route("put", "/api/v1/admin/users/{id}/roles", "admin", "Set a user's roles"),
-    Route("post", "/api/v1/admin/users/{id}/password", "admin", "Reset a user's password (ends their sessions and tokens)"),
-    Route("post", "/api/v1/admin/users/{id}/{action}", "admin", "Disable or enable a user (action: disable | enable)"),
-    Route("get", "/api/v1/admin/departments", "admin", "The department tree"),
-    Route("post", "/api/v1/admin/departments", "admin", "Create a department"),
-    Route("put", "/api/v1/admin/departments/{id}", "admin", "Change a department"),
-    Route("delete", "/api/v1/admin/departments/{id}", "admin", "Delete an empty department"),
-    Route("get", "/api/v1/admin/roles", "admin", "Roles with permissions and data scope"),
+    Route(
+        "put",
+        "/api/v1/admin/users/{id}/roles",
+        "admin",
+        "Set a user's roles",
+    ),
+    Route(
+        "post",
+        "/api/v1/admin/users/{id}/password",
+        "admin",
+        "Reset a user's password (ends their sessions and tokens)",
+    ),
+    Route(
+        "post",
+        "/api/v1/admin/users/{id}/{action}",
+        "admin",
+        "Disable or enable a user (action: disable | enable)",
+    ),
+    Route(
+        "get",
+        "/api/v1/admin/departments",
+        "admin",
+        "The department tree",
+    ),
+    Route(
+        "post",
+        "/api/v1/admin/departments",
+        "admin",
+        "Create a department",
+    ),
+    Route(
+        "put",
+        "/api/v1/admin/departments/{id}",
+        "admin",
+        "Change a department",
+    ),
+    Route(
+        "delete",
+        "/api/v1/admin/departments/{id}",
+        "admin",
+        "Delete an empty department",
+    ),
+    Route(
+        "get",
+        "/api/v1/admin/roles",
+        "admin",
+        "Roles with permissions and data scope",
+    ),
     Route("post", "/api/v1/admin/roles", "admin", "Create a role"),
     Route("put", "/api/v1/admin/roles/{id}", "admin", "Change a role"),
-    Route("delete", "/api/v1/admin/roles/{id}", "admin", "Delete a role nobody holds"),
-    Route("get", "/api/v1/admin/audit", "admin", "The audit trail, by user, record and date"),
+    Route(
+        "delete",
+        "/api/v1/admin/roles/{id}",
+        "admin",
+        "Delete a role nobody holds",
+    ),
+    Route(
+        "get",
+        "/api/v1/admin/audit",
+        "admin",
+        "The audit trail, by user, record and date",
+    ),
     Route("get", "/api/v1/admin/login-log", "admin", "Login attempts"),
-    Route("get", "/api/v1/custom-fields", "customization", "Custom field definitions (?entity=)"),
-    Route("post", "/api/v1/custom-fields", "customization", "Define a custom field"),
-    Route("put", "/api/v1/custom-fields/{id}", "customization", "Change a custom field"),
-    Route("delete", "/api/v1/custom-fields/{id}", "customization", "Delete a custom field definition"),
-    Route("get", "/api/v1/followup-types", "followups", "The follow-up types to choose from"),
-    Route("put", "/api/v1/followup-types", "followups", "Set the follow-up types (administrators)"),
-    Route("get", "/api/v1/views", "lists", "The caller's saved views (?entity=)"),
-    Route("post", "/api/v1/views", "lists", "Save a view: search, filters, sort, columns"),
-    Route("patch", "/api/v1/views/{id}", "lists", "Change a saved view"),
-    Route("delete", "/api/v1/views/{id}", "lists", "Delete a saved view"),
-    Route("get", "/api/v1/search", "search", "Search every object the caller may see (?q=), grouped by type"),
+    Route(
+        "get",
+        "/api/v1/custom-fields",
+        "customization",
+        "Custom field definitions (?entity=)",
+    ),
+    Route(
+        "post",
+        "/api/v1/custom-fields",
+        "customization",
+        "Define a custom field",
+    ),
+    Route(
+        "put",
+        "/api/v1/custom-fields/{id}",
+        "customization",
+        "Change a custom field",
+    ),
+    Route(
+        "delete",
+        "/api/v1/custom-fields/{id}",
+        "customization",
+        "Delete a custom field definition",
+    ),
+    Route(
+        "get",
+        "/api/v1/followup-types",
+        "followups",
+        "The follow-up types to choose from",
+    ),
+    Route(
+        "put",
+        "/api/v1/followup-types",
+        "followups",
+        "Set the follow-up types (administrators)",
+    ),
+    Route(
+        "get",
+        "/api/v1/views",
+        "lists",
+        "The caller's saved views (?entity=)",
+    ),
+    Route(
+        "post",
+        "/api/v1/views",
+        "lists",
+        "Save a view: search, filters, sort, columns",
+    ),
+    Route(
+        "patch",
+        "/api/v1/views/{id}",
+        "lists",
+        "Change a saved view",
+    ),
+    Route(
+        "delete",
+        "/api/v1/views/{id}",
+        "lists",
+        "Delete a saved view",
+    ),
+    Route(
+        "get",
+        "/api/v1/search",
+        "search",
+        "Search every object the caller may see (?q=), grouped by type",
+    ),
     Route("get", "/api/v1/todo", "search", "The caller's to-do centre"),
-    Route("get", "/api/v1/attachments", "attachments", "Attachments of a record (?entity=&record_id=)"),
-    Route("post", "/api/v1/attachments", "attachments", "Upload a file as the body (?entity=&record_id=&name=)"),
-    Route("get", "/api/v1/attachments/{id}", "attachments", "Download an attachment"),
-    Route("delete", "/api/v1/attachments/{id}", "attachments", "Delete an attachment"),
-    Route("get", "/api/v1/customers", "customers", "List customers: filter, sort, search, views, keyset paging"),
-    Route("post", "/api/v1/customers", "customers", "Create a customer (409 with candidates for a likely duplicate)"),
-    Route("post", "/api/v1/customers/bulk", "customers", "Assign, tag, untag or delete many customers"),
+    Route(
+        "get",
+        "/api/v1/attachments",
+        "attachments",
+        "Attachments of a record (?entity=&record_id=)",
+    ),
+    Route(
+        "post",
+        "/api/v1/attachments",
+        "attachments",
+        "Upload a file as the body (?entity=&record_id=&name=)",
+    ),
+    Route(
+        "get",
+        "/api/v1/attachments/{id}",
+        "attachments",
+        "Download an attachment",
+    ),
+    Route(
+        "delete",
+        "/api/v1/attachments/{id}",
+        "attachments",
+        "Delete an attachment",
+    ),
+    Route(
+        "get",
+        "/api/v1/customers",
+        "customers",
+        "List customers: filter, sort, search, views, keyset paging",
+    ),
+    Route(
+        "post",
+        "/api/v1/customers",
+        "customers",
+        "Create a customer (409 with candidates for a likely duplicate)",
+    ),
+    Route(
+        "post",
+        "/api/v1/customers/bulk",
+        "customers",
+        "Assign, tag, untag or delete many customers",
+    ),
     Route("get", "/api/v1/customers/{id}", "customers", "One customer"),
-    Route("patch", "/api/v1/customers/{id}", "customers", "Change some fields, naming the version read"),
-    Route("put", "/api/v1/customers/{id}", "customers", "Replace the customer, naming the version read"),
-    Route("delete", "/api/v1/customers/{id}", "customers", "Delete (?version=)"),
-    Route("get", "/api/v1/customers/{id}/collaborators", "customers", "Collaborators"),
-    Route("post", "/api/v1/customers/{id}/collaborators", "customers", "Share with a colleague"),
-    Route("delete", "/api/v1/customers/{id}/collaborators/{user_id}", "customers", "Stop sharing"),
-    Route("post", "/api/v1/leads/{id}/convert", "leads", "Convert a lead into a customer and a contact"),
+    Route(
+        "patch",
+        "/api/v1/customers/{id}",
+        "customers",
+        "Change some fields, naming the version read",
+    ),
+    Route(
+        "put",
+        "/api/v1/customers/{id}",
+        "customers",
+        "Replace the customer, naming the version read",
+    ),
+    Route(
+        "delete",
+        "/api/v1/customers/{id}",
+        "customers",
+        "Delete (?version=)",
+    ),
+    Route(
+        "get",
+        "/api/v1/customers/{id}/collaborators",
+        "customers",
+        "Collaborators",
+    ),
+    Route(
+        "post",
+        "/api/v1/customers/{id}/collaborators",
+        "customers",
+        "Share with a colleague",
+    ),
+    Route(
+        "delete",
+        "/api/v1/customers/{id}/collaborators/{user_id}",
+        "customers",
+        "Stop sharing",
+    ),
+    Route(
+        "post",
+        "/api/v1/leads/{id}/convert",
+        "leads",
+        "Convert a lead into a customer and a contact",
+    ),
 ];
 
 fn field_schema(f: &Field) -> Value {
@@ -80,11 +310,17 @@ fn field_schema(f: &Field) -> Value {
         Kind::Date => json!({"type": "string", "format": "date"}),
         Kind::DateTime => json!({"type": ["string", "null"], "format": "date-time"}),
         Kind::Choice(options) => json!({"type": "string", "enum": options}),
-        Kind::Ref(entity) => json!({"type": ["integer", "null"], "description": format!("id of a visible record of {entity}")}),
+        Kind::Ref(entity) => {
+            json!({"type": ["integer", "null"], "description": format!("id of a visible record of {entity}")})
+        }
         Kind::User => json!({"type": ["integer", "null"], "description": "id of an active user"}),
-        Kind::Tags => json!({"type": "array", "items": {"type": "string", "maxLength": 30}, "maxItems": 20}),
+        Kind::Tags => {
+            json!({"type": "array", "items": {"type": "string", "maxLength": 30}, "maxItems": 20})
+        }
     };
-    if !f.input && let Some(o) = s.as_object_mut() {
+    if !f.input
+        && let Some(o) = s.as_object_mut()
+    {
         o.insert("readOnly".into(), Value::Bool(true));
     }
     s
@@ -94,16 +330,33 @@ fn field_schema(f: &Field) -> Value {
 pub fn schema(spec: &EntitySpec) -> Value {
     let mut props = Map::new();
     props.insert("id".into(), json!({"type": "integer", "readOnly": true}));
-    props.insert(spec.owner_col.into(), json!({"type": ["integer", "null"], "description": "defaults to the caller"}));
+    props.insert(
+        spec.owner_col.into(),
+        json!({"type": ["integer", "null"], "description": "defaults to the caller"}),
+    );
     for f in spec.fields {
         props.insert(f.name.into(), field_schema(f));
     }
-    props.insert("custom".into(), json!({"type": "object", "description": "custom field values by key"}));
+    props.insert(
+        "custom".into(),
+        json!({"type": "object", "description": "custom field values by key"}),
+    );
     for t in ["created_at", "updated_at"] {
-        props.insert(t.into(), json!({"type": "string", "format": "date-time", "readOnly": true}));
+        props.insert(
+            t.into(),
+            json!({"type": "string", "format": "date-time", "readOnly": true}),
+        );
     }
-    props.insert("version".into(), json!({"type": "integer", "description": "name it on every change (or If-Match)"}));
-    let required: Vec<&str> = spec.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+    props.insert(
+        "version".into(),
+        json!({"type": "integer", "description": "name it on every change (or If-Match)"}),
+    );
+    let required: Vec<&str> = spec
+        .fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
     json!({"type": "object", "properties": props, "required": required})
 }
 
@@ -152,12 +405,29 @@ pub fn document(specs: &[&EntitySpec]) -> Value {
         for (method, suffix) in RECORD_ROUTES {
             let path = format!("/api/v1/{name}{suffix}");
             let (summary, body) = match (*method, *suffix) {
-                ("get", "") => (format!("List {name}: filter=field:op:value, q, sort, view, cursor, limit, total"), None),
-                ("post", "") => (format!("Create a {} (409 with candidates for a likely duplicate)", spec.singular), Some(reference.clone())),
+                ("get", "") => (
+                    format!(
+                        "List {name}: filter=field:op:value, q, sort, view, cursor, limit, total"
+                    ),
+                    None,
+                ),
+                ("post", "") => (
+                    format!(
+                        "Create a {} (409 with candidates for a likely duplicate)",
+                        spec.singular
+                    ),
+                    Some(reference.clone()),
+                ),
                 ("post", "/bulk") => (format!("Assign, tag or delete many {name}"), None),
                 ("get", "/{id}") => (format!("One {}", spec.singular), None),
-                ("patch", "/{id}") => ("Change some fields, naming the version read".to_string(), Some(reference.clone())),
-                ("put", "/{id}") => ("Replace all fields, naming the version read".to_string(), Some(reference.clone())),
+                ("patch", "/{id}") => (
+                    "Change some fields, naming the version read".to_string(),
+                    Some(reference.clone()),
+                ),
+                ("put", "/{id}") => (
+                    "Replace all fields, naming the version read".to_string(),
+                    Some(reference.clone()),
+                ),
                 ("delete", "/{id}") => ("Delete (?version= or If-Match)".to_string(), None),
                 ("get", _) => ("Collaborators".to_string(), None),
                 ("post", _) => ("Share with a colleague".to_string(), None),

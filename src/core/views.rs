@@ -39,7 +39,15 @@ pub struct SavedView {
     pub version: i32,
 }
 
-type Row = (i64, String, String, String, NaiveDateTime, NaiveDateTime, i32);
+type Row = (
+    i64,
+    String,
+    String,
+    String,
+    NaiveDateTime,
+    NaiveDateTime,
+    i32,
+);
 
 fn from_row(r: Row) -> SavedView {
     SavedView {
@@ -93,9 +101,8 @@ pub fn resolve(
     let Some(id) = p.view.as_deref().and_then(|v| v.parse::<i64>().ok()) else {
         return Ok(p.clone());
     };
-    let v = own(conn, actor, id).map_err(|_| {
-        AppError::invalid("view", format!("saved view {id} is not one of yours"))
-    })?;
+    let v = own(conn, actor, id)
+        .map_err(|_| AppError::invalid("view", format!("saved view {id} is not one of yours")))?;
     if v.entity != entity {
         return Err(AppError::invalid(
             "view",
@@ -247,7 +254,11 @@ async fn update_api(
         ));
     }
     let name = input.name.as_deref().map(check_name).transpose()?;
-    let def = input.definition.as_ref().map(check_definition).transpose()?;
+    let def = input
+        .definition
+        .as_ref()
+        .map(check_definition)
+        .transpose()?;
     let v = state
         .db(move |conn| {
             let cur = own(conn, &actor, id)?;
@@ -258,9 +269,8 @@ async fn update_api(
             )
             .set((
                 saved_views::name.eq(name.unwrap_or(cur.name.clone())),
-                saved_views::definition.eq(def.unwrap_or_else(|| {
-                    serde_json::to_string(&cur.definition).unwrap_or_default()
-                })),
+                saved_views::definition.eq(def
+                    .unwrap_or_else(|| serde_json::to_string(&cur.definition).unwrap_or_default())),
                 saved_views::updated_at.eq(now()),
                 saved_views::version.eq(saved_views::version + 1),
             ))

@@ -17,7 +17,12 @@ use crate::core::list::{Filter, ListParams, Op};
 use crate::core::records::{EntitySpec, api as records_api, store as records};
 
 /// The business objects served by the generic record store and API.
-pub static RECORD_SPECS: &[&EntitySpec] = &[&contacts::SPEC, &leads::SPEC, &followups::SPEC, &tasks::SPEC];
+pub static RECORD_SPECS: &[&EntitySpec] = &[
+    &contacts::SPEC,
+    &leads::SPEC,
+    &followups::SPEC,
+    &tasks::SPEC,
+];
 
 /// Every business module's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -95,18 +100,30 @@ async fn todo_api(actor: Actor, state: web::Data<AppState>) -> Result<HttpRespon
             let mut out = serde_json::Map::new();
             if actor.can("customers", "view") {
                 let p = mine(&actor, "owner_id", "due_today", 20);
-                out.insert("followups_due_today".into(), json!(customers::store::list(c, &actor, &p)?));
+                out.insert(
+                    "followups_due_today".into(),
+                    json!(customers::store::list(c, &actor, &p)?),
+                );
             }
             if actor.can("tasks", "view") {
-                for (key, view) in [("tasks_due_today", "due_today"), ("tasks_overdue", "overdue")] {
+                for (key, view) in [
+                    ("tasks_due_today", "due_today"),
+                    ("tasks_overdue", "overdue"),
+                ] {
                     let p = mine(&actor, "assignee_id", view, 20);
-                    out.insert(key.into(), json!(records::list(c, &actor, &tasks::SPEC, &p)?));
+                    out.insert(
+                        key.into(),
+                        json!(records::list(c, &actor, &tasks::SPEC, &p)?),
+                    );
                 }
             }
             if actor.can("leads", "view") {
                 let mut p = mine(&actor, "owner_id", "new_this_week", 20);
                 p.sort = Some("-created_at".into());
-                out.insert("new_leads".into(), json!(records::list(c, &actor, &leads::SPEC, &p)?));
+                out.insert(
+                    "new_leads".into(),
+                    json!(records::list(c, &actor, &leads::SPEC, &p)?),
+                );
             }
             Ok(out)
         })
@@ -116,7 +133,10 @@ async fn todo_api(actor: Actor, state: web::Data<AppState>) -> Result<HttpRespon
 
 /// `GET /api/v1/followup-types`: the follow-up types to choose from.
 #[actix_web::get("/api/v1/followup-types")]
-async fn followup_types_api(_actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn followup_types_api(
+    _actor: Actor,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let types = state.db(followups::types).await?;
     Ok(HttpResponse::Ok().json(json!({ "types": types })))
 }
@@ -137,7 +157,10 @@ async fn set_followup_types_api(
     for t in list {
         let t = t.trim().to_string();
         if t.is_empty() || t.chars().count() > 30 {
-            return Err(AppError::invalid("types", "each type has 1 to 30 characters"));
+            return Err(AppError::invalid(
+                "types",
+                "each type has 1 to 30 characters",
+            ));
         }
         if !clean.contains(&t) {
             clean.push(t);
@@ -153,7 +176,14 @@ async fn set_followup_types_api(
             let before = followups::types(c)?;
             crate::core::db::write_tx(c, |c| {
                 crate::core::settings::set(c, followups::TYPES_SETTING, &json!(saved).to_string())?;
-                crate::core::audit::record(c, &ctx, "update", "settings", None, &json!({ followups::TYPES_SETTING: [before, saved] }))?;
+                crate::core::audit::record(
+                    c,
+                    &ctx,
+                    "update",
+                    "settings",
+                    None,
+                    &json!({ followups::TYPES_SETTING: [before, saved] }),
+                )?;
                 Ok::<_, AppError>(())
             })
         })

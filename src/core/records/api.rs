@@ -91,7 +91,16 @@ async fn patch_api(
     id: web::Path<i64>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, AppError> {
-    write(req, actor, state, spec, id.into_inner(), body.into_inner(), false).await
+    write(
+        req,
+        actor,
+        state,
+        spec,
+        id.into_inner(),
+        body.into_inner(),
+        false,
+    )
+    .await
 }
 
 async fn put_api(
@@ -102,7 +111,16 @@ async fn put_api(
     id: web::Path<i64>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, AppError> {
-    write(req, actor, state, spec, id.into_inner(), body.into_inner(), true).await
+    write(
+        req,
+        actor,
+        state,
+        spec,
+        id.into_inner(),
+        body.into_inner(),
+        true,
+    )
+    .await
 }
 
 /// The version a DELETE names: `?version=N` or `If-Match`.
@@ -157,7 +175,12 @@ pub struct CollaboratorInput {
 
 impl CollaboratorInput {
     pub fn until(&self) -> Result<Option<chrono::NaiveDateTime>, AppError> {
-        match self.until.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        match self
+            .until
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             None => Ok(None),
             Some(s) => crate::core::fields::parse_datetime(s)
                 .map(Some)
@@ -223,7 +246,10 @@ pub fn check_bulk(b: &BulkInput, tags: bool) -> Result<(), AppError> {
         &["assign", "delete"]
     };
     if !actions.contains(&b.action.as_str()) {
-        return Err(AppError::invalid("action", format!("one of {}", actions.join(", "))));
+        return Err(AppError::invalid(
+            "action",
+            format!("one of {}", actions.join(", ")),
+        ));
     }
     if b.action == "assign" && b.owner_id.is_none() {
         return Err(AppError::invalid("owner_id", "who gets the records?"));
@@ -252,7 +278,11 @@ pub fn run_bulk(ids: &[i64], mut one: impl FnMut(i64) -> Result<(), AppError>) -
 pub fn retag(current: &Value, action: &str, tag: &str) -> Value {
     let mut tags: Vec<String> = current
         .as_array()
-        .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let tag = tag.trim().to_string();
     if action == "add_tag" {
@@ -278,7 +308,10 @@ async fn bulk_api(
         .db(move |conn| {
             Ok(run_bulk(&b.ids, |id| {
                 let cur = store::get(conn, &actor, spec, id)?;
-                let v = cur.get("version").and_then(Value::as_i64).unwrap_or_default() as i32;
+                let v = cur
+                    .get("version")
+                    .and_then(Value::as_i64)
+                    .unwrap_or_default() as i32;
                 let mut change = Map::new();
                 match b.action.as_str() {
                     "assign" => {
@@ -300,7 +333,10 @@ async fn bulk_api(
 
 /// The routes of one entity; `extra` adds its own (registered first, so
 /// fixed paths win over `{id}`).
-pub fn scope(spec: &'static EntitySpec, extra: impl FnOnce(&mut web::ServiceConfig)) -> actix_web::Scope {
+pub fn scope(
+    spec: &'static EntitySpec,
+    extra: impl FnOnce(&mut web::ServiceConfig),
+) -> actix_web::Scope {
     web::scope(&format!("/api/v1/{}", spec.name))
         .app_data(web::Data::new(spec))
         .configure(extra)

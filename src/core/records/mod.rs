@@ -134,8 +134,12 @@ pub struct Dedupe {
 
 /// Fills in or checks fields across each other before a write: `record` is
 /// the validated new state, `before` the stored one on update.
-pub type Prepare =
-    fn(&mut DbConn, &Actor, &mut Map<String, Value>, Option<&Map<String, Value>>) -> Result<(), AppError>;
+pub type Prepare = fn(
+    &mut DbConn,
+    &Actor,
+    &mut Map<String, Value>,
+    Option<&Map<String, Value>>,
+) -> Result<(), AppError>;
 
 /// Runs inside the write's transaction after it: keeps other records in step
 /// (a follow-up moves its customer's follow-up dates).
@@ -223,7 +227,8 @@ impl EntitySpec {
 
     /// Every stored column, in select order.
     fn all_columns(&self) -> Vec<(&'static str, Kind)> {
-        let mut cols: Vec<(&'static str, Kind)> = vec![("id", Kind::Int), (self.owner_col, Kind::User)];
+        let mut cols: Vec<(&'static str, Kind)> =
+            vec![("id", Kind::Int), (self.owner_col, Kind::User)];
         cols.extend(self.fields.iter().map(|f| (f.name, f.kind)));
         cols.extend([
             ("created_by", Kind::User),
@@ -293,7 +298,10 @@ impl EntitySpec {
 fn limited(field: &str, v: &str, max: usize) -> Result<String, AppError> {
     let v = v.trim();
     if v.chars().count() > max {
-        return Err(AppError::invalid(field, format!("at most {max} characters")));
+        return Err(AppError::invalid(
+            field,
+            format!("at most {max} characters"),
+        ));
     }
     Ok(v.to_string())
 }
@@ -328,7 +336,10 @@ fn clean_value(f: &Field, v: &Value) -> Result<Value, AppError> {
         Kind::Phone => {
             let p = limited(name, &as_text(name, v)?, 40)?;
             if !is_phone(&p) {
-                return Err(AppError::invalid(name, format!("`{p}` is not a phone number")));
+                return Err(AppError::invalid(
+                    name,
+                    format!("`{p}` is not a phone number"),
+                ));
             }
             Value::from(p)
         }
@@ -338,7 +349,10 @@ fn clean_value(f: &Field, v: &Value) -> Result<Value, AppError> {
                 u = format!("https://{u}");
             }
             if !is_url(&u) {
-                return Err(AppError::invalid(name, format!("`{u}` is not a web address")));
+                return Err(AppError::invalid(
+                    name,
+                    format!("`{u}` is not a web address"),
+                ));
             }
             Value::from(u)
         }
@@ -356,14 +370,18 @@ fn clean_value(f: &Field, v: &Value) -> Result<Value, AppError> {
         },
         Kind::Date => {
             let s = as_text(name, v)?;
-            let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                .map_err(|_| AppError::invalid(name, format!("`{s}` is not a date (YYYY-MM-DD)")))?;
+            let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+                AppError::invalid(name, format!("`{s}` is not a date (YYYY-MM-DD)"))
+            })?;
             Value::from(d.format("%Y-%m-%d").to_string())
         }
         Kind::DateTime => {
             let s = as_text(name, v)?;
             let t = parse_datetime(&s).ok_or_else(|| {
-                AppError::invalid(name, format!("`{s}` is not a date-time (YYYY-MM-DDTHH:MM:SS)"))
+                AppError::invalid(
+                    name,
+                    format!("`{s}` is not a date-time (YYYY-MM-DDTHH:MM:SS)"),
+                )
             })?;
             serde_json::to_value(t).unwrap_or(Value::Null)
         }
@@ -400,7 +418,10 @@ fn clean_value(f: &Field, v: &Value) -> Result<Value, AppError> {
 /// Validate a whole input object for `spec`: unknown and server-kept fields
 /// are refused so a typo never silently loses data; returns the fixed fields
 /// (every one of them, defaults for those left out) and the custom object.
-pub fn validate(spec: &EntitySpec, input: &Map<String, Value>) -> Result<(Record, Value), AppError> {
+pub fn validate(
+    spec: &EntitySpec,
+    input: &Map<String, Value>,
+) -> Result<(Record, Value), AppError> {
     for k in input.keys() {
         if k == "custom" || k == spec.owner_col {
             continue;
@@ -408,7 +429,10 @@ pub fn validate(spec: &EntitySpec, input: &Map<String, Value>) -> Result<(Record
         match spec.field(k) {
             Some(f) if f.input => {}
             Some(_) => {
-                return Err(AppError::invalid(k, format!("`{k}` is kept by Rapport and cannot be set")));
+                return Err(AppError::invalid(
+                    k,
+                    format!("`{k}` is kept by Rapport and cannot be set"),
+                ));
             }
             None => return Err(AppError::invalid(k, format!("unknown field `{k}`"))),
         }
@@ -428,7 +452,12 @@ pub fn validate(spec: &EntitySpec, input: &Map<String, Value>) -> Result<(Record
 
 /// The derived columns: search text and duplicate keys.
 pub fn derived(spec: &EntitySpec, r: &Record) -> Vec<(&'static str, String)> {
-    let s = |name: &str| r.get(name).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |name: &str| {
+        r.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let texts: Vec<String> = spec
         .fields
         .iter()
@@ -450,7 +479,9 @@ pub fn derived(spec: &EntitySpec, r: &Record) -> Vec<(&'static str, String)> {
     if let Some(d) = spec.dedupe {
         out.push((
             "dedupe_name",
-            d.name.map(|n| text::normalize_name(&s(n))).unwrap_or_default(),
+            d.name
+                .map(|n| text::normalize_name(&s(n)))
+                .unwrap_or_default(),
         ));
         let phone = d
             .phones
@@ -513,8 +544,10 @@ mod tests {
     fn validation_cleans_and_names_the_field() {
         let (r, _) = validate(
             &SPEC,
-            &obj(serde_json::json!({"name": " 张伟 ", "mobile": "138 0013 8000", "email": "A@B.CN",
-                                    "birthday": "1990-02-03", "due_at": "2026-12-03 08:30"})),
+            &obj(
+                serde_json::json!({"name": " 张伟 ", "mobile": "138 0013 8000", "email": "A@B.CN",
+                                    "birthday": "1990-02-03", "due_at": "2026-12-03 08:30"}),
+            ),
         )
         .unwrap();
         assert_eq!(r["name"], "张伟");
@@ -524,19 +557,40 @@ mod tests {
         assert_eq!(r["due_at"], "2026-12-03T08:30:00");
         assert_eq!(r["converted"], Value::Null);
         let d = derived(&SPEC, &r);
-        assert!(d.iter().any(|(k, v)| *k == "search_text" && v.contains("13800138000")));
+        assert!(
+            d.iter()
+                .any(|(k, v)| *k == "search_text" && v.contains("13800138000"))
+        );
         assert!(d.iter().any(|(k, v)| *k == "search_cjk" && v == "张 伟"));
         for (input, f) in [
             (serde_json::json!({}), "name"),
             (serde_json::json!({"name": "x".repeat(11)}), "name"),
-            (serde_json::json!({"name": "a", "mobile": "call me"}), "mobile"),
+            (
+                serde_json::json!({"name": "a", "mobile": "call me"}),
+                "mobile",
+            ),
             (serde_json::json!({"name": "a", "email": "nope"}), "email"),
-            (serde_json::json!({"name": "a", "birthday": "1990-13-01"}), "birthday"),
-            (serde_json::json!({"name": "a", "status": "maybe"}), "status"),
-            (serde_json::json!({"name": "a", "primary": "yes"}), "primary"),
+            (
+                serde_json::json!({"name": "a", "birthday": "1990-13-01"}),
+                "birthday",
+            ),
+            (
+                serde_json::json!({"name": "a", "status": "maybe"}),
+                "status",
+            ),
+            (
+                serde_json::json!({"name": "a", "primary": "yes"}),
+                "primary",
+            ),
             (serde_json::json!({"name": "a", "colour": "red"}), "colour"),
-            (serde_json::json!({"name": "a", "converted": 3}), "converted"),
-            (serde_json::json!({"name": "a", "owner_id": "me"}), "owner_id"),
+            (
+                serde_json::json!({"name": "a", "converted": 3}),
+                "converted",
+            ),
+            (
+                serde_json::json!({"name": "a", "owner_id": "me"}),
+                "owner_id",
+            ),
         ] {
             match validate(&SPEC, &obj(input.clone())) {
                 Err(AppError::Invalid { field: Some(x), .. }) => assert_eq!(x, f, "{input}"),
@@ -551,6 +605,9 @@ mod tests {
         let pg = r#"{"id":1,"owner_id":2,"name":"a","primary":true,"due_at":"2026-12-03T08:30:00","custom":"{\"x\":1}","created_at":"2026-12-03T08:30:00","updated_at":"2026-12-03T08:30:00","version":1}"#;
         assert_eq!(SPEC.normalize(sqlite), SPEC.normalize(pg));
         assert_eq!(SPEC.normalize(pg)["custom"]["x"], 1);
-        assert!(SPEC.json_expr(Backend::Sqlite, "t.").starts_with("json_object('id', t.id"));
+        assert!(
+            SPEC.json_expr(Backend::Sqlite, "t.")
+                .starts_with("json_object('id', t.id")
+        );
     }
 }

@@ -58,8 +58,16 @@ pub fn visible(conn: &mut DbConn, actor: &Actor, entity: &str, id: i64) -> Resul
     }
     let owners = actor.owner_filter(conn, entity, "view")?;
     let mut sql = Sql::new(conn.backend());
-    sql.push(&format!("SELECT id FROM {entity} WHERE id = ")).int(id);
-    push_scope_on(&mut sql, owner_col(entity), &owners, entity, actor.user_id(), false);
+    sql.push(&format!("SELECT id FROM {entity} WHERE id = "))
+        .int(id);
+    push_scope_on(
+        &mut sql,
+        owner_col(entity),
+        &owners,
+        entity,
+        actor.user_id(),
+        false,
+    );
     Ok(!sql.load::<IdRow>(conn)?.is_empty())
 }
 
@@ -75,7 +83,14 @@ fn scoped(
     let me = actor.user_id();
     Ok(select_where(conn, spec, |sql| {
         sql.push("id = ").int(id);
-        push_scope_on(sql, spec.owner_col, &owners, spec.name, me, action != "view");
+        push_scope_on(
+            sql,
+            spec.owner_col,
+            &owners,
+            spec.name,
+            me,
+            action != "view",
+        );
     })?
     .pop())
 }
@@ -114,7 +129,12 @@ fn with_names(
 }
 
 /// One record the actor may see.
-pub fn get(conn: &mut DbConn, actor: &Actor, spec: &EntitySpec, id: i64) -> Result<Record, AppError> {
+pub fn get(
+    conn: &mut DbConn,
+    actor: &Actor,
+    spec: &EntitySpec,
+    id: i64,
+) -> Result<Record, AppError> {
     actor.require(spec.name, "view")?;
     let r = scoped(conn, actor, spec, id, "view")?.ok_or_else(|| not_found(spec, id))?;
     Ok(with_names(conn, spec, vec![r])?.remove(0))
@@ -175,7 +195,10 @@ pub fn check_user(conn: &mut DbConn, field: &str, user: i64) -> Result<(), AppEr
         .first(conn)
         .optional()?;
     match active {
-        None => Err(AppError::invalid(field, format!("user {user} does not exist"))),
+        None => Err(AppError::invalid(
+            field,
+            format!("user {user} does not exist"),
+        )),
         Some(false) => Err(AppError::invalid(field, format!("user {user} is disabled"))),
         Some(true) => Ok(()),
     }
@@ -199,13 +222,11 @@ fn check_refs(
             continue;
         }
         match f.kind {
-            Kind::Ref(entity) => {
-                if !visible(conn, actor, entity, id)? {
-                    return Err(AppError::invalid(
-                        f.name,
-                        format!("{entity} {id} does not exist or is not visible to you"),
-                    ));
-                }
+            Kind::Ref(entity) if !visible(conn, actor, entity, id)? => {
+                return Err(AppError::invalid(
+                    f.name,
+                    format!("{entity} {id} does not exist or is not visible to you"),
+                ));
             }
             Kind::User => check_user(conn, f.name, id)?,
             _ => {}
@@ -215,7 +236,10 @@ fn check_refs(
         if !visible(conn, actor, r.entity, r.id)? {
             return Err(AppError::invalid(
                 &format!("custom.{}", r.key),
-                format!("{} {} does not exist or is not visible to you", r.entity, r.id),
+                format!(
+                    "{} {} does not exist or is not visible to you",
+                    r.entity, r.id
+                ),
             ));
         }
     }
@@ -290,7 +314,12 @@ fn duplicates(
 }
 
 /// The 409 offering the similar records found.
-pub fn duplicate_error(singular: &str, titles: Vec<String>, candidates: Value, hidden: i64) -> AppError {
+pub fn duplicate_error(
+    singular: &str,
+    titles: Vec<String>,
+    candidates: Value,
+    hidden: i64,
+) -> AppError {
     let message = if titles.is_empty() {
         format!(
             "{hidden} similar {singular} record(s) exist, owned by colleagues; ask an administrator, or confirm to create anyway"
@@ -321,9 +350,19 @@ fn check_duplicates(
     }
     let titles = found
         .iter()
-        .map(|r| r.get(spec.title).and_then(Value::as_str).unwrap_or("").to_string())
+        .map(|r| {
+            r.get(spec.title)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
-    Err(duplicate_error(spec.singular, titles, Value::from(found), hidden))
+    Err(duplicate_error(
+        spec.singular,
+        titles,
+        Value::from(found),
+        hidden,
+    ))
 }
 
 /// `rec` with the identifying fields that did not change blanked out, so an
@@ -386,7 +425,11 @@ fn push_value(sql: &mut Sql, kind: Kind, v: &Value) {
 /// The stored columns of a cleaned record with their kinds, owner first.
 fn stored<'a>(spec: &'a EntitySpec, rec: &'a Record) -> Vec<(&'static str, Kind, &'a Value)> {
     let null = &Value::Null;
-    let mut cols = vec![(spec.owner_col, Kind::User, rec.get(spec.owner_col).unwrap_or(null))];
+    let mut cols = vec![(
+        spec.owner_col,
+        Kind::User,
+        rec.get(spec.owner_col).unwrap_or(null),
+    )];
     for f in spec.fields {
         cols.push((f.name, f.kind, rec.get(f.name).unwrap_or(null)));
     }
@@ -408,8 +451,19 @@ pub fn insert(
     let mut sql = Sql::new(conn.backend());
     let mut names: Vec<&str> = cols.iter().map(|c| c.0).collect();
     names.extend(extra.iter().map(|e| e.0));
-    names.extend(["custom", "created_by", "updated_by", "created_at", "updated_at", "version"]);
-    sql.push(&format!("INSERT INTO {} ({}) VALUES (", spec.name, names.join(", ")));
+    names.extend([
+        "custom",
+        "created_by",
+        "updated_by",
+        "created_at",
+        "updated_at",
+        "version",
+    ]);
+    sql.push(&format!(
+        "INSERT INTO {} ({}) VALUES (",
+        spec.name,
+        names.join(", ")
+    ));
     for (i, (_, kind, v)) in cols.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -419,17 +473,25 @@ pub fn insert(
     for (_, v) in &extra {
         sql.push(", ").text(v.clone());
     }
-    sql.push(", ").text(Value::Object(custom.clone()).to_string());
+    sql.push(", ")
+        .text(Value::Object(custom.clone()).to_string());
     for _ in 0..2 {
         sql.push(", ");
         push_value(&mut sql, Kind::User, &by.map_or(Value::Null, Value::from));
     }
-    sql.push(", ").ts(t).push(", ").ts(t).push(", 1) RETURNING id");
+    sql.push(", ")
+        .ts(t)
+        .push(", ")
+        .ts(t)
+        .push(", 1) RETURNING id");
     sql.load::<IdRow>(conn)?
         .first()
         .map(|r| r.id)
         .ok_or_else(|| AppError::Internal(format!("insert into {} returned no id", spec.name)))
 }
+
+/// A validated new record, its custom values and the definitions they were checked against.
+type Prepared = (Record, Map<String, Value>, Vec<FieldDef>);
 
 /// Validate `input` for a create: fields, owner, references, custom values.
 fn prepare_new(
@@ -437,7 +499,7 @@ fn prepare_new(
     actor: &Actor,
     spec: &EntitySpec,
     input: &Map<String, Value>,
-) -> Result<(Record, Map<String, Value>, Vec<FieldDef>), AppError> {
+) -> Result<Prepared, AppError> {
     let (mut rec, custom_in) = validate(spec, input)?;
     if let Some(prepare) = spec.prepare {
         prepare(conn, actor, &mut rec, None)?;
@@ -478,7 +540,14 @@ pub fn create(
         if let Some(hook) = spec.after_write {
             hook(conn, &ctx, None, Some(&after))?;
         }
-        audit::record(conn, &ctx, "create", spec.name, Some(id), &audit::diff(&Value::Null, &audit_view(&after)))?;
+        audit::record(
+            conn,
+            &ctx,
+            "create",
+            spec.name,
+            Some(id),
+            &audit::diff(&Value::Null, &audit_view(&after)),
+        )?;
         Ok(after)
     })
 }
@@ -497,10 +566,19 @@ pub fn read(conn: &mut DbConn, spec: &EntitySpec, id: i64) -> Result<Record, App
 fn input_of(spec: &EntitySpec, r: &Record) -> Map<String, Value> {
     let mut m = Map::new();
     for f in spec.fields.iter().filter(|f| f.input) {
-        m.insert(f.name.to_string(), r.get(f.name).cloned().unwrap_or(Value::Null));
+        m.insert(
+            f.name.to_string(),
+            r.get(f.name).cloned().unwrap_or(Value::Null),
+        );
     }
-    m.insert(spec.owner_col.to_string(), r.get(spec.owner_col).cloned().unwrap_or(Value::Null));
-    m.insert("custom".into(), r.get("custom").cloned().unwrap_or(json!({})));
+    m.insert(
+        spec.owner_col.to_string(),
+        r.get(spec.owner_col).cloned().unwrap_or(Value::Null),
+    );
+    m.insert(
+        "custom".into(),
+        r.get("custom").cloned().unwrap_or(json!({})),
+    );
     m
 }
 
@@ -523,11 +601,18 @@ pub fn update(
     if before.get("version").and_then(Value::as_i64) != Some(i64::from(version)) {
         return Err(AppError::stale(&spec.title_of(&before), &before));
     }
-    let mut merged = if replace { Map::new() } else { input_of(spec, &before) };
+    let mut merged = if replace {
+        Map::new()
+    } else {
+        input_of(spec, &before)
+    };
     for (k, v) in changes {
         if k == "custom" && !replace && !v.is_null() {
             let Some(new) = v.as_object() else {
-                return Err(AppError::invalid("custom", "must be an object of field keys to values"));
+                return Err(AppError::invalid(
+                    "custom",
+                    "must be an object of field keys to values",
+                ));
             };
             let cur = merged.entry("custom").or_insert_with(|| json!({}));
             if let Some(cur) = cur.as_object_mut() {
@@ -545,13 +630,19 @@ pub fn update(
     let (mut rec, custom_in) = validate(spec, &merged)?;
     // Server-kept fields stay as they are.
     for f in spec.fields.iter().filter(|f| !f.input) {
-        rec.insert(f.name.to_string(), before.get(f.name).cloned().unwrap_or(Value::Null));
+        rec.insert(
+            f.name.to_string(),
+            before.get(f.name).cloned().unwrap_or(Value::Null),
+        );
     }
     if let Some(prepare) = spec.prepare {
         prepare(conn, actor, &mut rec, Some(&before))?;
     }
     if rec.get(spec.owner_col).is_none_or(Value::is_null) {
-        rec.insert(spec.owner_col.to_string(), before.get(spec.owner_col).cloned().unwrap_or(Value::Null));
+        rec.insert(
+            spec.owner_col.to_string(),
+            before.get(spec.owner_col).cloned().unwrap_or(Value::Null),
+        );
     }
     if rec.get(spec.owner_col) != before.get(spec.owner_col) {
         actor.require(spec.name, "transfer")?;
@@ -563,7 +654,13 @@ pub fn update(
     let (custom, refs) = fields::validate(conn, &defs, &custom_in, false)?;
     check_refs(conn, actor, spec, &rec, Some(&before), refs)?;
     if !confirm {
-        check_duplicates(conn, actor, spec, &changed_identity(spec, &rec, &before), Some(id))?;
+        check_duplicates(
+            conn,
+            actor,
+            spec,
+            &changed_identity(spec, &rec, &before),
+            Some(id),
+        )?;
     }
     let ctx = actor.audit();
     write_tx(conn, |conn| {
@@ -638,7 +735,14 @@ pub fn delete(
         if let Some(hook) = spec.after_write {
             hook(conn, &ctx, Some(&before), None)?;
         }
-        audit::record(conn, &ctx, "delete", spec.name, Some(id), &audit::diff(&audit_view(&before), &Value::Null))?;
+        audit::record(
+            conn,
+            &ctx,
+            "delete",
+            spec.name,
+            Some(id),
+            &audit::diff(&audit_view(&before), &Value::Null),
+        )?;
         Ok(())
     })
 }
@@ -677,7 +781,10 @@ pub fn list(
     };
     let columns = spec.columns();
     let t = spec.name;
-    let select_inner = format!("{} AS data", spec.json_expr(conn.backend(), &format!("{t}.")));
+    let select_inner = format!(
+        "{} AS data",
+        spec.json_expr(conn.backend(), &format!("{t}."))
+    );
     let sort_value = |r: &JsonRow, f: &str| sort_value(spec, r, f);
     let id_of = |r: &JsonRow| {
         spec.normalize(&r.data)
@@ -747,9 +854,15 @@ pub fn set_collaborator(
 ) -> Result<Vec<shares::Share>, AppError> {
     writable(conn, actor, spec, id, "edit")?;
     match share {
-        Some((can_write, until)) => {
-            shares::share(conn, &actor.audit(), spec.name, id, user_id, can_write, until)?
-        }
+        Some((can_write, until)) => shares::share(
+            conn,
+            &actor.audit(),
+            spec.name,
+            id,
+            user_id,
+            can_write,
+            until,
+        )?,
         None => shares::unshare(conn, &actor.audit(), spec.name, id, user_id)?,
     }
     Ok(shares::list(conn, spec.name, id)?)

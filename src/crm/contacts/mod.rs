@@ -9,7 +9,10 @@ use crate::core::sql::Sql;
 
 pub const FIELDS: &[Field] = &[
     field("customer_id", Kind::Ref("customers")).required(),
-    field("name", Kind::Text(100)).required().sortable().search(),
+    field("name", Kind::Text(100))
+        .required()
+        .sortable()
+        .search(),
     field("title", Kind::Text(100)),
     field("department", Kind::Text(100)),
     field("mobile", Kind::Phone).search(),

@@ -52,21 +52,40 @@ struct CustomerOf {
     customer_id: i64,
 }
 
-fn prepare(conn: &mut DbConn, _actor: &Actor, r: &mut Record, _before: Option<&Record>) -> Result<(), AppError> {
+fn prepare(
+    conn: &mut DbConn,
+    _actor: &Actor,
+    r: &mut Record,
+    _before: Option<&Record>,
+) -> Result<(), AppError> {
     let kinds = types(conn)?;
-    let kind = r.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+    let kind = r
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if kind.is_empty() {
-        r.insert("kind".into(), Value::from(kinds.first().cloned().unwrap_or_else(|| "note".into())));
+        r.insert(
+            "kind".into(),
+            Value::from(kinds.first().cloned().unwrap_or_else(|| "note".into())),
+        );
     } else if !kinds.contains(&kind) {
-        return Err(AppError::invalid("kind", format!("`{kind}`; one of {}", kinds.join(", "))));
+        return Err(AppError::invalid(
+            "kind",
+            format!("`{kind}`; one of {}", kinds.join(", ")),
+        ));
     }
     if r.get("occurred_at").is_none_or(Value::is_null) {
-        r.insert("occurred_at".into(), serde_json::to_value(now()).unwrap_or(Value::Null));
+        r.insert(
+            "occurred_at".into(),
+            serde_json::to_value(now()).unwrap_or(Value::Null),
+        );
     }
     // A contact's follow-up belongs to the contact's customer.
     if let Some(contact) = r.get("contact_id").and_then(Value::as_i64) {
         let mut sql = Sql::new(conn.backend());
-        sql.push("SELECT customer_id FROM contacts WHERE id = ").int(contact);
+        sql.push("SELECT customer_id FROM contacts WHERE id = ")
+            .int(contact);
         let of = sql.load::<CustomerOf>(conn)?.first().map(|c| c.customer_id);
         match (of, r.get("customer_id").and_then(Value::as_i64)) {
             (Some(c), None) => {
@@ -81,8 +100,13 @@ fn prepare(conn: &mut DbConn, _actor: &Actor, r: &mut Record, _before: Option<&R
             _ => {}
         }
     }
-    if r.get("customer_id").is_none_or(Value::is_null) && r.get("lead_id").is_none_or(Value::is_null) {
-        return Err(AppError::invalid("customer_id", "a follow-up is about a customer, a contact or a lead"));
+    if r.get("customer_id").is_none_or(Value::is_null)
+        && r.get("lead_id").is_none_or(Value::is_null)
+    {
+        return Err(AppError::invalid(
+            "customer_id",
+            "a follow-up is about a customer, a contact or a lead",
+        ));
     }
     Ok(())
 }
@@ -90,7 +114,12 @@ fn prepare(conn: &mut DbConn, _actor: &Actor, r: &mut Record, _before: Option<&R
 /// Recompute the follow-up dates of a customer or lead from its follow-ups:
 /// the last is the latest one's time; the next is the latest one's "next
 /// follow-up", kept as it is when that one names none.
-pub fn refresh_dates(conn: &mut DbConn, table: &str, column: &str, id: i64) -> Result<(), AppError> {
+pub fn refresh_dates(
+    conn: &mut DbConn,
+    table: &str,
+    column: &str,
+    id: i64,
+) -> Result<(), AppError> {
     let mut sql = Sql::new(conn.backend());
     sql.push(&format!(
         "UPDATE {table} SET last_follow_up_at = (SELECT MAX(occurred_at) FROM followups WHERE {column} = "

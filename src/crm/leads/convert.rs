@@ -39,9 +39,21 @@ fn s(r: &Record, k: &str) -> Value {
 /// The new customer from the lead: its company (or the person) and contact
 /// data, address, classification, tags and notes; custom values whose key
 /// the customers also define.
-fn customer_from(conn: &mut DbConn, lead: &Record, overrides: &Map<String, Value>) -> Result<CustomerInput, AppError> {
-    let company = lead.get("company").and_then(Value::as_str).unwrap_or("").trim();
-    let name = if company.is_empty() { s(lead, "name") } else { Value::from(company) };
+fn customer_from(
+    conn: &mut DbConn,
+    lead: &Record,
+    overrides: &Map<String, Value>,
+) -> Result<CustomerInput, AppError> {
+    let company = lead
+        .get("company")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim();
+    let name = if company.is_empty() {
+        s(lead, "name")
+    } else {
+        Value::from(company)
+    };
     let defs = crate::core::fields::list(conn, Some("customers"), false)?;
     let custom: Map<String, Value> = lead
         .get("custom")
@@ -77,55 +89,70 @@ fn customer_from(conn: &mut DbConn, lead: &Record, overrides: &Map<String, Value
 }
 
 /// Convert lead `id`. Returns the lead, the customer and the contact.
-pub fn convert(conn: &mut DbConn, actor: &Actor, id: i64, input: &ConvertInput) -> Result<Value, AppError> {
+pub fn convert(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: i64,
+    input: &ConvertInput,
+) -> Result<Value, AppError> {
     let lead = store::writable(conn, actor, &SPEC, id, "edit")?;
     if lead.get("status").and_then(Value::as_str) == Some("converted") {
         return Err(AppError::Conflict(format!(
             "lead {id} was already converted into customer {}",
-            lead.get("converted_customer_id").cloned().unwrap_or(Value::Null)
+            lead.get("converted_customer_id")
+                .cloned()
+                .unwrap_or(Value::Null)
         )));
     }
     let ctx = actor.audit();
     write_tx(conn, |conn| {
         let customer = match input.customer_id {
-            Some(cid) => crate::crm::customers::store::get(conn, actor, CustomerId(cid)).map_err(|e| match e {
-                AppError::NotFound(m) => AppError::invalid("customer_id", m),
-                other => other,
-            })?,
+            Some(cid) => crate::crm::customers::store::get(conn, actor, CustomerId(cid)).map_err(
+                |e| match e {
+                    AppError::NotFound(m) => AppError::invalid("customer_id", m),
+                    other => other,
+                },
+            )?,
             None => {
                 let ci = customer_from(conn, &lead, &input.customer)?;
                 crate::crm::customers::store::create(conn, actor, &ci, input.confirm_duplicates)?
             }
         };
         let cid = customer.id.0;
-        let contact = if input.create_contact.unwrap_or(true) {
-            let mut c: Map<String, Value> = [
-                "name", "title", "mobile", "phone", "email", "im",
-            ]
-            .iter()
-            .map(|k| (k.to_string(), s(&lead, k)))
-            .filter(|(_, v)| !v.is_null())
-            .collect();
-            c.insert("customer_id".into(), Value::from(cid));
-            c.insert("is_primary".into(), Value::Bool(input.customer_id.is_none()));
-            c.insert("owner_id".into(), Value::from(customer.owner_id));
-            for (k, v) in &input.contact {
-                c.insert(k.clone(), v.clone());
-            }
-            // The customer was checked for duplicates just now; a second
-            // question about the same person would only repeat it.
-            let made = store::create(conn, actor, &crate::crm::contacts::SPEC, &c, true).map_err(|e| match e {
-                AppError::Invalid { field, message } => AppError::Invalid {
-                    field: Some(format!("contact.{}", field.unwrap_or_default())),
-                    message,
-                },
-                other => other,
-            })?;
-            Some(made)
-        } else {
-            None
-        };
-        let contact_id = contact.as_ref().and_then(|c| c.get("id")).and_then(Value::as_i64);
+        let contact =
+            if input.create_contact.unwrap_or(true) {
+                let mut c: Map<String, Value> = ["name", "title", "mobile", "phone", "email", "im"]
+                    .iter()
+                    .map(|k| (k.to_string(), s(&lead, k)))
+                    .filter(|(_, v)| !v.is_null())
+                    .collect();
+                c.insert("customer_id".into(), Value::from(cid));
+                c.insert(
+                    "is_primary".into(),
+                    Value::Bool(input.customer_id.is_none()),
+                );
+                c.insert("owner_id".into(), Value::from(customer.owner_id));
+                for (k, v) in &input.contact {
+                    c.insert(k.clone(), v.clone());
+                }
+                // The customer was checked for duplicates just now; a second
+                // question about the same person would only repeat it.
+                let made = store::create(conn, actor, &crate::crm::contacts::SPEC, &c, true)
+                    .map_err(|e| match e {
+                        AppError::Invalid { field, message } => AppError::Invalid {
+                            field: Some(format!("contact.{}", field.unwrap_or_default())),
+                            message,
+                        },
+                        other => other,
+                    })?;
+                Some(made)
+            } else {
+                None
+            };
+        let contact_id = contact
+            .as_ref()
+            .and_then(|c| c.get("id"))
+            .and_then(Value::as_i64);
         // The lead's follow-ups now also belong to the customer; attachments move.
         let mut sql = Sql::new(conn.backend());
         sql.push("UPDATE followups SET customer_id = ")

@@ -14,7 +14,10 @@ use crate::core::sql::Sql;
 pub const STATUSES: &[&str] = &["new", "contacted", "qualified", "unqualified", "converted"];
 
 pub const FIELDS: &[Field] = &[
-    field("name", Kind::Text(100)).required().sortable().search(),
+    field("name", Kind::Text(100))
+        .required()
+        .sortable()
+        .search(),
     field("company", Kind::Text(200)).sortable().search(),
     field("title", Kind::Text(100)),
     field("mobile", Kind::Phone).search(),
@@ -32,7 +35,9 @@ pub const FIELDS: &[Field] = &[
     field("tags", Kind::Tags),
     field("notes", Kind::Text(10_000)).search(),
     field("next_follow_up_at", Kind::DateTime).sortable(),
-    field("last_follow_up_at", Kind::DateTime).sortable().server(),
+    field("last_follow_up_at", Kind::DateTime)
+        .sortable()
+        .server(),
     field("converted_customer_id", Kind::Ref("customers")).server(),
     field("converted_contact_id", Kind::Ref("contacts")).server(),
     field("converted_at", Kind::DateTime).server(),
@@ -57,7 +62,12 @@ pub static SPEC: EntitySpec = EntitySpec {
 
 pub const EXTRA_VIEWS: &[&str] = &["open", "new_this_week"];
 
-fn extra_views(_c: &mut DbConn, sql: &mut Sql, _actor: &Actor, view: &str) -> Result<bool, AppError> {
+fn extra_views(
+    _c: &mut DbConn,
+    sql: &mut Sql,
+    _actor: &Actor,
+    view: &str,
+) -> Result<bool, AppError> {
     match view {
         "open" => {
             sql.push(" AND status NOT IN ('converted', 'unqualified')");
@@ -72,7 +82,12 @@ fn extra_views(_c: &mut DbConn, sql: &mut Sql, _actor: &Actor, view: &str) -> Re
 }
 
 /// Only conversion makes a lead converted, and a converted lead stays so.
-fn prepare(_c: &mut DbConn, _a: &Actor, r: &mut Record, before: Option<&Record>) -> Result<(), AppError> {
+fn prepare(
+    _c: &mut DbConn,
+    _a: &Actor,
+    r: &mut Record,
+    before: Option<&Record>,
+) -> Result<(), AppError> {
     let status = |r: Option<&Record>| {
         r.and_then(|r| r.get("status"))
             .and_then(Value::as_str)
@@ -87,7 +102,10 @@ fn prepare(_c: &mut DbConn, _a: &Actor, r: &mut Record, before: Option<&Record>)
         ));
     }
     if was == "converted" && now != "converted" {
-        return Err(AppError::invalid("status", "a converted lead stays converted"));
+        return Err(AppError::invalid(
+            "status",
+            "a converted lead stays converted",
+        ));
     }
     Ok(())
 }
