@@ -52,10 +52,19 @@ pub fn run(loaded: &Loaded) -> Result<(), Failure> {
 
 fn check_data_dir(dir: &Path) -> Check {
     if !dir.exists() {
-        return Check::Warn(format!(
-            "data dir {} does not exist yet; `rapport serve` creates it",
-            dir.display()
-        ));
+        // Can it be created? Try the nearest existing parent.
+        let parent = dir.ancestors().skip(1).find(|a| a.exists());
+        return match parent.map(db::check_writable_dir) {
+            Some(Ok(())) => Check::Warn(format!(
+                "data dir {} does not exist yet; `rapport serve` creates it",
+                dir.display()
+            )),
+            Some(Err(e)) => Check::Fail(format!(
+                "data dir {} does not exist and cannot be created: {e}",
+                dir.display()
+            )),
+            None => Check::Fail(format!("data dir {}: no existing parent", dir.display())),
+        };
     }
     match db::check_writable_dir(dir) {
         Ok(()) => Check::Ok(format!("data dir {} is writable", dir.display())),

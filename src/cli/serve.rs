@@ -16,6 +16,55 @@ pub fn run(loaded: &Loaded) -> Result<(), Failure> {
         TlsMode::SelfSigned => None,
         _ => app::load_tls(settings)?,
     };
+    let created = Created::before_start(settings);
+    let result = start(loaded, file_tls);
+    if result.is_err() {
+        created.remove();
+    }
+    result
+}
+
+/// What a start creates on disk, so a start that fails (database
+/// unreachable, port in use) leaves nothing half-made behind.
+struct Created {
+    data_dir: Option<std::path::PathBuf>,
+    logs_dir: Option<std::path::PathBuf>,
+    sqlite: Option<std::path::PathBuf>,
+}
+
+impl Created {
+    fn before_start(settings: &crate::config::Settings) -> Created {
+        let missing = |p: std::path::PathBuf| (!p.exists()).then_some(p);
+        Created {
+            data_dir: missing(settings.data_dir.clone()),
+            logs_dir: missing(settings.logs_dir()),
+            sqlite: match settings.database_url() {
+                Ok(crate::core::db::DbUrl::Sqlite(p)) => missing(p),
+                _ => None,
+            },
+        }
+    }
+
+    fn remove(&self) {
+        if let Some(d) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(d);
+            return;
+        }
+        if let Some(d) = &self.logs_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        if let Some(f) = &self.sqlite {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut p = f.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+fn start(loaded: &Loaded, file_tls: Option<rustls::ServerConfig>) -> Result<(), Failure> {
+    let settings = &loaded.settings;
     app::prepare_data_dir(settings)?;
     let _log_guard =
         telemetry::init_server(&settings.log, &settings.logs_dir()).map_err(Failure::runtime)?;
