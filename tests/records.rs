@@ -881,6 +881,16 @@ fn saved_views_bulk_and_keyset_paging(backend: Backend) {
     assert_eq!(r.status, 409);
     let r = admin.post("/api/v1/views", &json!({"entity": "planets", "name": "x"}));
     assert_eq!(field_of(&r), "entity");
+    // Following: a personal list of records to keep an eye on.
+    let r = admin.put(&format!("/api/v1/follows/leads/{}", made[5]), &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let followed = admin.get("/api/v1/leads?view=followed").json();
+    assert_eq!(ids(&followed), vec![made[5]]);
+    assert_eq!(admin.get("/api/v1/follows?entity=leads").json()["ids"], json!([made[5]]));
+    assert_eq!(s1.put(&format!("/api/v1/follows/leads/{}", made[5]), &json!({})).status, 404);
+    assert!(ids(&s1.get("/api/v1/leads?view=followed").json()).is_empty());
+    admin.delete(&format!("/api/v1/follows/leads/{}", made[5]));
+    assert!(ids(&admin.get("/api/v1/leads?view=followed").json()).is_empty());
     // Bulk tag and delete with per-id outcomes.
     let r = admin.post(
         "/api/v1/leads/bulk",

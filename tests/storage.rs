@@ -94,7 +94,8 @@ fn tables_in_schema() -> Vec<(String, BTreeSet<String>)> {
         leads,
         followups,
         tasks,
-        attachments
+        attachments,
+        record_follows
     );
     v.sort();
     v

@@ -51,8 +51,15 @@ pub fn run(loaded: &Loaded, a: &DemoArgs) -> Result<(), Failure> {
     .map_err(|e| Failure::runtime(e.to_string()))?;
     eprintln!();
     println!(
-        "demo data: {} departments, {} users, {} customers in {:.1} s",
-        report.departments, report.users, report.customers, report.seconds
+        "demo data: {} departments, {} users, {} customers, {} contacts, {} leads, {} follow-ups, {} tasks in {:.1} s",
+        report.departments,
+        report.users,
+        report.customers,
+        report.contacts,
+        report.leads,
+        report.followups,
+        report.tasks,
+        report.seconds
     );
     println!(
         "log in as {} with the password {}",

@@ -45,7 +45,7 @@ pub struct Page<T> {
 }
 
 /// Built-in views every owned entity has.
-pub const COMMON_VIEWS: &[&str] = &["mine", "subordinates", "all", "shared"];
+pub const COMMON_VIEWS: &[&str] = &["mine", "subordinates", "all", "shared", "followed"];
 
 /// Conditions for a view an entity adds to [`COMMON_VIEWS`]; returns false
 /// for a view it does not know.
@@ -98,6 +98,7 @@ fn apply_view<R>(
             sql.push(" AND ");
             shares::push_shared_ids(sql, spec.table.name, me, false);
         }
+        "followed" => crate::core::follows::push_followed(sql, spec.table.name, me),
         other => {
             if let Some((extra, _)) = spec.extra_views
                 && extra(conn, sql, actor, other)?

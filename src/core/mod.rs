@@ -7,6 +7,7 @@ pub mod auth;
 pub mod db;
 pub mod error;
 pub mod fields;
+pub mod follows;
 pub mod health;
 pub mod i18n;
 pub mod jobs;

@@ -55,6 +55,12 @@ pub const ROUTES: &[Route] = &[
         "The caller, their roles and permissions",
     ),
     Route(
+        "put",
+        "/api/v1/me",
+        "identity",
+        "Change the caller's own name, language (zh-CN | en) or time zone",
+    ),
+    Route(
         "post",
         "/api/v1/me/password",
         "identity",
@@ -212,6 +218,9 @@ pub const ROUTES: &[Route] = &[
         "Search every object the caller may see (?q=), grouped by type",
     ),
     Route("get", "/api/v1/todo", "search", "The caller's to-do centre"),
+    Route("get", "/api/v1/follows", "lists", "Ids of the records of an entity the caller follows (?entity=)"),
+    Route("put", "/api/v1/follows/{entity}/{id}", "lists", "Follow a record (the followed view lists them)"),
+    Route("delete", "/api/v1/follows/{entity}/{id}", "lists", "Stop following a record"),
     Route(
         "get",
         "/api/v1/attachments",
@@ -364,7 +373,7 @@ fn op(tag: &str, summary: &str, path: &str, body: Option<Value>) -> Value {
     let params: Vec<Value> = path
         .split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": if p == "action" {"string"} else {"integer"}}}))
+        .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": if p == "action" || p == "entity" {"string"} else {"integer"}}}))
         .collect();
     let mut o = json!({
         "tags": [tag],

@@ -399,9 +399,67 @@ pub struct Report {
     pub departments: usize,
     pub users: usize,
     pub customers: usize,
+    pub contacts: usize,
+    pub leads: usize,
+    pub followups: usize,
+    pub tasks: usize,
     pub admin_email: String,
     pub password: String,
     pub seconds: f64,
+}
+
+/// Insert `count` generated records of `spec` with its secondary indexes
+/// dropped, in statements of a few hundred binds' worth of rows and
+/// transactions of 20,000; `make` gives a record (as the API takes it) and
+/// its creation time.
+fn load(
+    conn: &mut DbConn,
+    rng: &mut Rng,
+    spec: &crate::core::records::EntitySpec,
+    count: usize,
+    mut make: impl FnMut(&mut Rng) -> (serde_json::Value, NaiveDateTime),
+) -> Result<usize, AppError> {
+    use crate::core::records::store::{NewRow, insert_many};
+    const ROWS_PER_TRANSACTION: usize = 20_000;
+    // SQLite binds at most 32,766 values per statement; a few thousand keep
+    // statements quick to prepare.
+    let per_statement = (3000 / (spec.fields.len() + 12)).max(1);
+    let empty = serde_json::Map::new();
+    let mut written = 0;
+    crate::core::db::bulk::without_indexes(conn, spec.name, |conn| -> Result<(), AppError> {
+        while written < count {
+            let in_tx = ROWS_PER_TRANSACTION.min(count - written);
+            crate::core::db::write_tx(conn, |conn| -> Result<(), AppError> {
+                let mut done = 0;
+                while done < in_tx {
+                    let n = per_statement.min(in_tx - done);
+                    let mut recs = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let (input, created) = make(rng);
+                        let input = input.as_object().cloned().unwrap_or_default();
+                        let (rec, _) = crate::core::records::validate(spec, &input)?;
+                        recs.push((rec, created));
+                    }
+                    let rows: Vec<NewRow> = recs
+                        .iter()
+                        .map(|(rec, created)| NewRow {
+                            rec,
+                            custom: &empty,
+                            by: None,
+                            created_at: *created,
+                            updated_at: *created,
+                        })
+                        .collect();
+                    insert_many(conn, spec, &rows)?;
+                    done += n;
+                }
+                Ok(())
+            })?;
+            written += in_tx;
+        }
+        Ok(())
+    })?;
+    Ok(written)
 }
 
 /// Does the database hold anything beyond an empty installation?
@@ -534,6 +592,7 @@ pub fn generate(
     const ROWS_PER_STATEMENT: usize = 100;
     const ROWS_PER_TRANSACTION: usize = 20_000;
     let mut written = 0;
+    let mut owners: Vec<Option<i64>> = Vec::with_capacity(size);
     crate::core::db::bulk::without_indexes(conn, "customers", |conn| -> Result<(), AppError> {
         while written < size {
             let in_tx = ROWS_PER_TRANSACTION.min(size - written);
@@ -548,6 +607,7 @@ pub fn generate(
                         } else {
                             Some(*rng.pick(&salespeople))
                         };
+                        owners.push(owner);
                         let (input, created, last) =
                             customer(&mut rng, &names, locale, owner, base);
                         let clean = validate(&input)?;
@@ -571,14 +631,90 @@ pub fn generate(
         }
         Ok(())
     })?;
+    let first_customer: i64 = customers::table
+        .select(diesel::dsl::min(customers::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(1);
+    let customer_of = |rng: &mut Rng| {
+        let i = rng.below(owners.len());
+        (first_customer + i as i64, owners[i])
+    };
+    let owner_or_any = |rng: &mut Rng, o: Option<i64>| o.unwrap_or_else(|| *rng.pick(&salespeople));
+    // Contacts: one per customer on average.
+    let contacts = load(conn, &mut rng, &crate::crm::contacts::SPEC, size, |rng| {
+        let (cid, owner) = customer_of(rng);
+        let name = if locale == Locale::En || (locale == Locale::Mixed && rng.chance(30)) {
+            format!("{} {}", rng.pick(FIRST), rng.pick(LAST))
+        } else {
+            person_zh(rng, &names)
+        };
+        let created = ts_between(rng, base - Duration::days(700), 690);
+        let rec = serde_json::json!({
+            "customer_id": cid, "name": name, "owner_id": owner_or_any(rng, owner),
+            "title": rng.pick(&["总经理", "采购经理", "技术总监", "财务", "Purchasing Manager", "CTO", ""]),
+            "mobile": mobile(rng), "is_primary": rng.chance(40), "is_decision_maker": rng.chance(20),
+            "email": if rng.chance(40) { format!("contact{}@example.cn", digits(rng, 6)) } else { String::new() },
+        });
+        (rec, created)
+    })?;
+    // Leads: a fifth of the customers, newer.
+    let leads = load(conn, &mut rng, &crate::crm::leads::SPEC, size / 5, |rng| {
+        let (_, owner) = customer_of(rng);
+        let (province, city, _) = *rng.pick(CITIES);
+        let brand: String = [*rng.pick(&names.brand), *rng.pick(&names.brand)].iter().collect();
+        let created = ts_between(rng, base - Duration::days(180), 180);
+        let rec = serde_json::json!({
+            "name": person_zh(rng, &names), "owner_id": owner_or_any(rng, owner),
+            "company": format!("{city}{brand}{}{}", rng.pick(INDUSTRIES), rng.pick(SUFFIXES)),
+            "mobile": mobile(rng), "source": rng.pick(SOURCES), "province": province, "city": city,
+            "status": rng.pick(&["new", "new", "contacted", "qualified", "unqualified"]),
+        });
+        (rec, created)
+    })?;
+    // Follow-ups: two per customer, spread over two years.
+    let followups = load(conn, &mut rng, &crate::crm::followups::SPEC, size * 2, |rng| {
+        let (cid, owner) = customer_of(rng);
+        let occurred = ts_between(rng, base - Duration::days(730), 730);
+        let content = match rng.below(6) {
+            0 => format!("电话沟通，客户关注{}方案，约下周拜访", rng.pick(INDUSTRIES)),
+            1 => "发送报价单和产品资料".to_string(),
+            2 => format!("上门拜访{}，演示产品，对价格有疑问", person_zh(rng, &names)),
+            3 => "微信回复：合同条款在内部审批".to_string(),
+            4 => "Call: discussed pricing and delivery dates".to_string(),
+            _ => "Meeting with the purchasing team; follow up with a revised quote".to_string(),
+        };
+        let rec = serde_json::json!({
+            "customer_id": cid, "owner_id": owner_or_any(rng, owner), "content": content,
+            "kind": rng.pick(crate::crm::followups::DEFAULT_TYPES),
+            "occurred_at": occurred.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "next_follow_up_at": if rng.chance(30) { (occurred + Duration::days(7)).format("%Y-%m-%dT%H:%M:%S").to_string() } else { String::new() },
+        });
+        (rec, occurred)
+    })?;
+    // Tasks: a tenth of the customers, some overdue, most ahead.
+    let tasks = load(conn, &mut rng, &crate::crm::tasks::SPEC, size / 10, |rng| {
+        let (cid, owner) = customer_of(rng);
+        let due = ts_between(rng, base - Duration::days(10), 40);
+        let created = due - Duration::days(rng.below(20) as i64 + 1);
+        let rec = serde_json::json!({
+            "title": rng.pick(&["寄送样品", "准备合同", "回访客户", "安排演示", "Send the revised quote", "Book a site visit"]),
+            "assignee_id": owner_or_any(rng, owner), "due_at": due.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "priority": rng.pick(&["normal", "normal", "high", "urgent", "low"]),
+            "status": if due < base && rng.chance(60) { "done" } else { "open" },
+            "related_entity": "customers", "related_id": cid,
+        });
+        (rec, created)
+    })?;
     if bulk {
         use diesel::connection::SimpleConnection;
         if let DbConn::Sqlite(c) = conn {
-            c.batch_execute(
-                "INSERT INTO fts_customers_tri (fts_customers_tri) VALUES ('rebuild');
-                 INSERT INTO fts_customers_cjk (fts_customers_cjk) VALUES ('rebuild');
-                 DELETE FROM settings WHERE key = 'search.bulk_load';",
-            )?;
+            for t in ["customers", "contacts", "leads", "followups", "tasks"] {
+                c.batch_execute(&format!(
+                    "INSERT INTO fts_{t}_tri (fts_{t}_tri) VALUES ('rebuild');
+                     INSERT INTO fts_{t}_cjk (fts_{t}_cjk) VALUES ('rebuild');"
+                ))?;
+            }
+            c.batch_execute("DELETE FROM settings WHERE key = 'search.bulk_load';")?;
         }
     }
     // Fresh statistics so the query planner knows, e.g., that a level has
@@ -588,6 +724,10 @@ pub fn generate(
         departments: department_count,
         users: user_count,
         customers: written,
+        contacts,
+        leads,
+        followups,
+        tasks,
         admin_email,
         password,
         seconds: started.elapsed().as_secs_f64(),

@@ -29,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     customers::routes(cfg);
     crate::core::views::routes(cfg);
     crate::core::attachments::routes(cfg);
+    crate::core::follows::routes(cfg);
     cfg.service(search_api)
         .service(openapi_api)
         .service(todo_api)

@@ -1,3 +1,4 @@
+DROP TABLE record_follows;
 DROP TABLE attachments;
 DROP TABLE tasks;
 DROP TABLE followups;

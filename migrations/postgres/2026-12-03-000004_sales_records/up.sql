@@ -180,3 +180,13 @@ CREATE TABLE attachments (
 );
 CREATE INDEX attachments_record ON attachments (entity, record_id, id);
 CREATE INDEX attachments_sha256 ON attachments (sha256);
+
+-- Records a user follows (关注), for the "followed" list view.
+CREATE TABLE record_follows (
+    user_id    BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    entity     TEXT NOT NULL,
+    record_id  BIGINT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (user_id, entity, record_id)
+);
+CREATE INDEX record_follows_record ON record_follows (entity, record_id);

@@ -1,3 +1,4 @@
+DROP TABLE record_follows;
 DROP TABLE attachments;
 DROP TRIGGER tasks_search_au;
 DROP TRIGGER tasks_search_ad;

@@ -330,6 +330,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    record_follows (user_id, entity, record_id) {
+        user_id -> BigInt,
+        entity -> Text,
+        record_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
@@ -359,4 +368,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     followups,
     tasks,
     attachments,
+    record_follows,
 );

@@ -436,21 +436,19 @@ fn stored<'a>(spec: &'a EntitySpec, rec: &'a Record) -> Vec<(&'static str, Kind,
     cols
 }
 
-/// Insert a cleaned record as is (create, lead conversion, imports): no
-/// checks, no audit; returns the new id.
-pub fn insert(
-    conn: &mut DbConn,
-    spec: &EntitySpec,
-    rec: &Record,
-    custom: &Map<String, Value>,
-    by: Option<i64>,
-) -> Result<i64, AppError> {
-    let t = now();
-    let cols = stored(spec, rec);
-    let extra = derived(spec, rec);
-    let mut sql = Sql::new(conn.backend());
-    let mut names: Vec<&str> = cols.iter().map(|c| c.0).collect();
-    names.extend(extra.iter().map(|e| e.0));
+/// A cleaned record ready to insert as is, with its times.
+pub struct NewRow<'a> {
+    pub rec: &'a Record,
+    pub custom: &'a Map<String, Value>,
+    pub by: Option<i64>,
+    pub created_at: chrono::NaiveDateTime,
+    pub updated_at: chrono::NaiveDateTime,
+}
+
+/// `INSERT INTO <table> (<columns>) VALUES ` for `spec`.
+fn insert_head(sql: &mut Sql, spec: &EntitySpec, sample: &Record) {
+    let mut names: Vec<&str> = stored(spec, sample).iter().map(|c| c.0).collect();
+    names.extend(derived(spec, sample).iter().map(|e| e.0));
     names.extend([
         "custom",
         "created_by",
@@ -460,34 +458,81 @@ pub fn insert(
         "version",
     ]);
     sql.push(&format!(
-        "INSERT INTO {} ({}) VALUES (",
+        "INSERT INTO {} ({}) VALUES ",
         spec.name,
         names.join(", ")
     ));
-    for (i, (_, kind, v)) in cols.iter().enumerate() {
+}
+
+/// `(v1, v2, ...)` of one row, in [`insert_head`]'s column order.
+fn push_row(sql: &mut Sql, spec: &EntitySpec, row: &NewRow) {
+    sql.push("(");
+    for (i, (_, kind, v)) in stored(spec, row.rec).iter().enumerate() {
         if i > 0 {
             sql.push(", ");
         }
-        push_value(&mut sql, *kind, v);
+        push_value(sql, *kind, v);
     }
-    for (_, v) in &extra {
-        sql.push(", ").text(v.clone());
+    for (_, v) in derived(spec, row.rec) {
+        sql.push(", ").text(v);
     }
     sql.push(", ")
-        .text(Value::Object(custom.clone()).to_string());
+        .text(Value::Object(row.custom.clone()).to_string());
     for _ in 0..2 {
         sql.push(", ");
-        push_value(&mut sql, Kind::User, &by.map_or(Value::Null, Value::from));
+        push_value(sql, Kind::User, &row.by.map_or(Value::Null, Value::from));
     }
     sql.push(", ")
-        .ts(t)
+        .ts(row.created_at)
         .push(", ")
-        .ts(t)
-        .push(", 1) RETURNING id");
+        .ts(row.updated_at)
+        .push(", 1)");
+}
+
+/// Insert a cleaned record as is (create, lead conversion): no checks, no
+/// audit; returns the new id.
+pub fn insert(
+    conn: &mut DbConn,
+    spec: &EntitySpec,
+    rec: &Record,
+    custom: &Map<String, Value>,
+    by: Option<i64>,
+) -> Result<i64, AppError> {
+    let t = now();
+    let mut sql = Sql::new(conn.backend());
+    insert_head(&mut sql, spec, rec);
+    push_row(
+        &mut sql,
+        spec,
+        &NewRow {
+            rec,
+            custom,
+            by,
+            created_at: t,
+            updated_at: t,
+        },
+    );
+    sql.push(" RETURNING id");
     sql.load::<IdRow>(conn)?
         .first()
         .map(|r| r.id)
         .ok_or_else(|| AppError::Internal(format!("insert into {} returned no id", spec.name)))
+}
+
+/// Insert many cleaned records in one statement (demo data, imports).
+pub fn insert_many(conn: &mut DbConn, spec: &EntitySpec, rows: &[NewRow]) -> Result<usize, AppError> {
+    let Some(first) = rows.first() else {
+        return Ok(0);
+    };
+    let mut sql = Sql::new(conn.backend());
+    insert_head(&mut sql, spec, first.rec);
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        push_row(&mut sql, spec, row);
+    }
+    Ok(sql.execute(conn)?)
 }
 
 /// A validated new record, its custom values and the definitions they were checked against.

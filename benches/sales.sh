@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Customer list, filter, search and read latency through HTTP at scale.
+# Sales CRM latency through HTTP at scale: list, filter, search and read for
+# customers, contacts, leads, follow-ups and tasks, the to-do centre, and the
+# create rate (each create writes its audit row in the same transaction).
 #
-#   benches/customers.sh [SIZE] [SECONDS] [CONNECTIONS] [DATA_DIR]
+#   benches/sales.sh [SIZE] [SECONDS] [CONNECTIONS] [DATA_DIR]
 #
 # SIZE is what `rapport demo --size` takes (default large = 1,000,000
-# customers). Generates the demo data into a fresh data dir (or reuses
+# customers, 1,000,000 contacts, 2,000,000 follow-ups, 200,000 leads,
+# 100,000 tasks). Generates the demo data into a fresh data dir (or reuses
 # DATA_DIR when it already holds a demo database), starts the release server
 # on 127.0.0.1, then loads each endpoint with wrk as an administrator (scope
 # "all") and as a salesperson (scope "self"). Needs wrk and curl.
@@ -65,4 +68,46 @@ run "search smith (admin)"                     "$admin_token" "/api/v1/customers
 run "search 张伟 (salesperson)"                "$sales_token" "/api/v1/customers?limit=50&q=$(enc '张伟')"
 run "global search 科技 (salesperson)"         "$sales_token" "/api/v1/search?q=$(enc '科技')"
 run "get by id (admin)"                        "$admin_token" "/api/v1/customers/$id"
+contact=$(curl -fs -H "Authorization: Bearer $admin_token" "$base/api/v1/contacts?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+run "contacts, first page (admin, all)"        "$admin_token" "/api/v1/contacts?limit=50"
+run "contacts, first page (salesperson, self)" "$sales_token" "/api/v1/contacts?limit=50"
+run "contacts of one customer (admin)"         "$admin_token" "/api/v1/contacts?limit=50&$(enc "filter=customer_id:eq:$id")"
+run "contacts sorted by name (salesperson)"    "$sales_token" "/api/v1/contacts?limit=50&sort=name"
+run "contacts search 张伟 (admin)"             "$admin_token" "/api/v1/contacts?limit=50&q=$(enc '张伟')"
+run "contacts search 张伟 (salesperson)"       "$sales_token" "/api/v1/contacts?limit=50&q=$(enc '张伟')"
+run "contacts search phone 13800 (admin)"      "$admin_token" "/api/v1/contacts?limit=50&q=13800"
+run "contacts search smith (admin)"            "$admin_token" "/api/v1/contacts?limit=50&q=smith"
+run "contact by id (admin)"                    "$admin_token" "/api/v1/contacts/$contact"
+run "follow-ups of one customer (admin)"       "$admin_token" "/api/v1/followups?limit=50&$(enc "filter=customer_id:eq:$id")"
+run "follow-ups, newest (salesperson)"         "$sales_token" "/api/v1/followups?limit=50"
+run "leads, open (salesperson)"                "$sales_token" "/api/v1/leads?limit=50&view=open"
+run "tasks, overdue (salesperson)"             "$sales_token" "/api/v1/tasks?limit=50&view=overdue"
+run "to-do centre (salesperson)"               "$sales_token" "/api/v1/todo"
+run "global search 张伟 (salesperson)"         "$sales_token" "/api/v1/search?q=$(enc '张伟')"
+
+# Creates: every request a new customer (or contact) with a unique name, no
+# duplicate confirmation, so the duplicate check runs each time.
+cat > "$work/create.lua" <<'LUA'
+local n = 0
+local path = os.getenv("CREATE_PATH")
+local body = os.getenv("CREATE_BODY")
+request = function()
+  n = n + 1
+  local b = string.gsub(body, "NN", tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000)) .. "-" .. n)
+  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, b)
+end
+LUA
+create() { # label token path body
+  local out
+  out=$(CREATE_PATH=$3 CREATE_BODY=$4 wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/create.lua" -H "Authorization: Bearer $2" "$base")
+  local rps p50 p90 p99 errs
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p90=$(awk '$1=="90%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errs=$(awk '/Non-2xx/ {print $4}' <<<"$out")
+  printf '%-44s %10s %10s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p90" "$p99" "${errs:-0}"
+}
+create "create customer with audit (salesperson)" "$sales_token" "/api/v1/customers" '{"name":"压测客户NN","tags":["压测"]}'
+create "create contact with audit (admin)"       "$admin_token" "/api/v1/contacts" "{\"customer_id\":$id,\"name\":\"压测联系人NN\",\"email\":\"nn-NN@example.cn\"}"
 echo "server RSS after load: $(awk '/^VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$pid/status), peak $(awk '/^VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$pid/status)"

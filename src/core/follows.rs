@@ -1,0 +1,124 @@
+//! Following (关注) a record: a personal bookmark behind the "followed"
+//! list view. Only records the user can see can be followed.
+
+use actix_web::{HttpResponse, delete, get, put, web};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::core::auth::actor::Actor;
+use crate::core::db::schema::record_follows;
+use crate::core::db::{DbConn, now};
+use crate::core::error::AppError;
+use crate::core::sql::Sql;
+
+/// Entities that can be followed.
+pub const ENTITIES: &[&str] = &["customers", "contacts", "leads", "tasks"];
+
+fn check(conn: &mut DbConn, actor: &Actor, entity: &str, id: i64) -> Result<(), AppError> {
+    if !ENTITIES.contains(&entity) {
+        return Err(AppError::invalid(
+            "entity",
+            format!("`{entity}`; one of {}", ENTITIES.join(", ")),
+        ));
+    }
+    if !crate::core::records::store::visible(conn, actor, entity, id)? {
+        return Err(AppError::NotFound(format!("{entity} {id} not found")));
+    }
+    Ok(())
+}
+
+/// Append ` AND id IN (records of `entity` that `user_id` follows)`.
+pub fn push_followed(sql: &mut Sql, entity: &str, user_id: i64) {
+    sql.push(" AND id IN (SELECT record_id FROM record_follows WHERE entity = ")
+        .text(entity)
+        .push(" AND user_id = ")
+        .int(user_id)
+        .push(")");
+}
+
+#[put("/api/v1/follows/{entity}/{id}")]
+async fn follow_api(
+    actor: Actor,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let (entity, id) = path.into_inner();
+    state
+        .db(move |conn| {
+            check(conn, &actor, &entity, id)?;
+            let exists: i64 = record_follows::table
+                .filter(record_follows::user_id.eq(actor.user_id()))
+                .filter(record_follows::entity.eq(&entity))
+                .filter(record_follows::record_id.eq(id))
+                .count()
+                .get_result(conn)?;
+            if exists == 0 {
+                diesel::insert_into(record_follows::table)
+                    .values((
+                        record_follows::user_id.eq(actor.user_id()),
+                        record_follows::entity.eq(&entity),
+                        record_follows::record_id.eq(id),
+                        record_follows::created_at.eq(now()),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "following": true })))
+}
+
+#[delete("/api/v1/follows/{entity}/{id}")]
+async fn unfollow_api(
+    actor: Actor,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let (entity, id) = path.into_inner();
+    state
+        .db(move |conn| {
+            diesel::delete(
+                record_follows::table
+                    .filter(record_follows::user_id.eq(actor.user_id()))
+                    .filter(record_follows::entity.eq(&entity))
+                    .filter(record_follows::record_id.eq(id)),
+            )
+            .execute(conn)?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "following": false })))
+}
+
+#[derive(serde::Deserialize)]
+struct EntityQuery {
+    entity: String,
+}
+
+/// The ids of the records of one entity the caller follows.
+#[get("/api/v1/follows")]
+async fn list_api(
+    actor: Actor,
+    state: web::Data<AppState>,
+    q: web::Query<EntityQuery>,
+) -> Result<HttpResponse, AppError> {
+    let entity = q.into_inner().entity;
+    let ids = state
+        .db(move |conn| {
+            Ok(record_follows::table
+                .filter(record_follows::user_id.eq(actor.user_id()))
+                .filter(record_follows::entity.eq(&entity))
+                .order(record_follows::record_id)
+                .select(record_follows::record_id)
+                .load::<i64>(conn)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "ids": ids })))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(follow_api)
+        .service(unfollow_api)
+        .service(list_api);
+}
