@@ -886,8 +886,15 @@ fn saved_views_bulk_and_keyset_paging(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.body);
     let followed = admin.get("/api/v1/leads?view=followed").json();
     assert_eq!(ids(&followed), vec![made[5]]);
-    assert_eq!(admin.get("/api/v1/follows?entity=leads").json()["ids"], json!([made[5]]));
-    assert_eq!(s1.put(&format!("/api/v1/follows/leads/{}", made[5]), &json!({})).status, 404);
+    assert_eq!(
+        admin.get("/api/v1/follows?entity=leads").json()["ids"],
+        json!([made[5]])
+    );
+    assert_eq!(
+        s1.put(&format!("/api/v1/follows/leads/{}", made[5]), &json!({}))
+            .status,
+        404
+    );
     assert!(ids(&s1.get("/api/v1/leads?view=followed").json()).is_empty());
     admin.delete(&format!("/api/v1/follows/leads/{}", made[5]));
     assert!(ids(&admin.get("/api/v1/leads?view=followed").json()).is_empty());

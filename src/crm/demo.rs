@@ -661,7 +661,9 @@ pub fn generate(
     let leads = load(conn, &mut rng, &crate::crm::leads::SPEC, size / 5, |rng| {
         let (_, owner) = customer_of(rng);
         let (province, city, _) = *rng.pick(CITIES);
-        let brand: String = [*rng.pick(&names.brand), *rng.pick(&names.brand)].iter().collect();
+        let brand: String = [*rng.pick(&names.brand), *rng.pick(&names.brand)]
+            .iter()
+            .collect();
         let created = ts_between(rng, base - Duration::days(180), 180);
         let rec = serde_json::json!({
             "name": person_zh(rng, &names), "owner_id": owner_or_any(rng, owner),
@@ -672,25 +674,31 @@ pub fn generate(
         (rec, created)
     })?;
     // Follow-ups: two per customer, spread over two years.
-    let followups = load(conn, &mut rng, &crate::crm::followups::SPEC, size * 2, |rng| {
-        let (cid, owner) = customer_of(rng);
-        let occurred = ts_between(rng, base - Duration::days(730), 730);
-        let content = match rng.below(6) {
-            0 => format!("电话沟通，客户关注{}方案，约下周拜访", rng.pick(INDUSTRIES)),
-            1 => "发送报价单和产品资料".to_string(),
-            2 => format!("上门拜访{}，演示产品，对价格有疑问", person_zh(rng, &names)),
-            3 => "微信回复：合同条款在内部审批".to_string(),
-            4 => "Call: discussed pricing and delivery dates".to_string(),
-            _ => "Meeting with the purchasing team; follow up with a revised quote".to_string(),
-        };
-        let rec = serde_json::json!({
-            "customer_id": cid, "owner_id": owner_or_any(rng, owner), "content": content,
-            "kind": rng.pick(crate::crm::followups::DEFAULT_TYPES),
-            "occurred_at": occurred.format("%Y-%m-%dT%H:%M:%S").to_string(),
-            "next_follow_up_at": if rng.chance(30) { (occurred + Duration::days(7)).format("%Y-%m-%dT%H:%M:%S").to_string() } else { String::new() },
-        });
-        (rec, occurred)
-    })?;
+    let followups = load(
+        conn,
+        &mut rng,
+        &crate::crm::followups::SPEC,
+        size * 2,
+        |rng| {
+            let (cid, owner) = customer_of(rng);
+            let occurred = ts_between(rng, base - Duration::days(730), 730);
+            let content = match rng.below(6) {
+                0 => format!("电话沟通，客户关注{}方案，约下周拜访", rng.pick(INDUSTRIES)),
+                1 => "发送报价单和产品资料".to_string(),
+                2 => format!("上门拜访{}，演示产品，对价格有疑问", person_zh(rng, &names)),
+                3 => "微信回复：合同条款在内部审批".to_string(),
+                4 => "Call: discussed pricing and delivery dates".to_string(),
+                _ => "Meeting with the purchasing team; follow up with a revised quote".to_string(),
+            };
+            let rec = serde_json::json!({
+                "customer_id": cid, "owner_id": owner_or_any(rng, owner), "content": content,
+                "kind": rng.pick(crate::crm::followups::DEFAULT_TYPES),
+                "occurred_at": occurred.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                "next_follow_up_at": if rng.chance(30) { (occurred + Duration::days(7)).format("%Y-%m-%dT%H:%M:%S").to_string() } else { String::new() },
+            });
+            (rec, occurred)
+        },
+    )?;
     // Tasks: a tenth of the customers, some overdue, most ahead.
     let tasks = load(conn, &mut rng, &crate::crm::tasks::SPEC, size / 10, |rng| {
         let (cid, owner) = customer_of(rng);

@@ -95,28 +95,36 @@ fn scoped(
     .pop())
 }
 
+/// The names of these users, by id.
+pub fn user_names(
+    conn: &mut DbConn,
+    ids: impl Iterator<Item = i64>,
+) -> QueryResult<HashMap<i64, String>> {
+    let mut ids: Vec<i64> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(users::table
+        .filter(users::id.eq_any(&ids))
+        .select((users::id, users::name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// Owner names for a set of records.
 fn with_names(
     conn: &mut DbConn,
     spec: &EntitySpec,
     mut recs: Vec<Record>,
 ) -> Result<Vec<Record>, AppError> {
-    let mut ids: Vec<i64> = recs
-        .iter()
-        .filter_map(|r| r.get(spec.owner_col).and_then(Value::as_i64))
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let names: HashMap<i64, String> = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        users::table
-            .filter(users::id.eq_any(&ids))
-            .select((users::id, users::name))
-            .load::<(i64, String)>(conn)?
-            .into_iter()
-            .collect()
-    };
+    let names = user_names(
+        conn,
+        recs.iter()
+            .filter_map(|r| r.get(spec.owner_col).and_then(Value::as_i64)),
+    )?;
     let key = format!("{}_name", spec.owner_col.trim_end_matches("_id"));
     for r in &mut recs {
         let name = r
@@ -520,7 +528,11 @@ pub fn insert(
 }
 
 /// Insert many cleaned records in one statement (demo data, imports).
-pub fn insert_many(conn: &mut DbConn, spec: &EntitySpec, rows: &[NewRow]) -> Result<usize, AppError> {
+pub fn insert_many(
+    conn: &mut DbConn,
+    spec: &EntitySpec,
+    rows: &[NewRow],
+) -> Result<usize, AppError> {
     let Some(first) = rows.first() else {
         return Ok(0);
     };

@@ -1,8 +1,6 @@
 //! Customer queries. Every function takes the [`Actor`] and applies its data
 //! scope in SQL: a customer outside the scope is "not found".
 
-use std::collections::HashMap;
-
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
@@ -72,19 +70,8 @@ fn custom_defs(conn: &mut DbConn) -> QueryResult<Vec<FieldDef>> {
 
 /// Owner names for a set of customers.
 fn with_owner_names(conn: &mut DbConn, rows: Vec<CustomerRow>) -> QueryResult<Vec<Customer>> {
-    let mut ids: Vec<i64> = rows.iter().filter_map(|r| r.owner_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let names: HashMap<i64, String> = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        users::table
-            .filter(users::id.eq_any(&ids))
-            .select((users::id, users::name))
-            .load::<(i64, String)>(conn)?
-            .into_iter()
-            .collect()
-    };
+    let names =
+        crate::core::records::store::user_names(conn, rows.iter().filter_map(|r| r.owner_id))?;
     Ok(rows
         .into_iter()
         .map(|r| {
