@@ -6,13 +6,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::dev::Server;
-use actix_web::middleware::{Compress, DefaultHeaders, from_fn};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::cookie::Cookie;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{Compress, DefaultHeaders, Next, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 
 use crate::config::{Settings, TlsMode};
+use crate::core::auth::actor;
 use crate::core::db::{self, Backend, Pool, migrations};
 use crate::core::error::{AppError, no_route};
+use crate::core::web::{HtmlError, request_lang};
 use crate::core::{health, settings as kv, telemetry, tls};
 
 /// What every handler can reach.
@@ -38,6 +44,8 @@ impl AppState {
         .await?
     }
 
+    /// Rapport itself serves HTTPS. Behind a trusted proxy a request may be
+    /// HTTPS even when this is false: ask [`actor::is_https`] per request.
     pub fn tls_on(&self) -> bool {
         self.settings.tls.mode != TlsMode::Off
     }
@@ -68,8 +76,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::crm::routes(cfg);
 }
 
-fn security_headers(tls_on: bool) -> DefaultHeaders {
-    let headers = DefaultHeaders::new()
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "same-origin"))
@@ -77,12 +85,74 @@ fn security_headers(tls_on: bool) -> DefaultHeaders {
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
              object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
-        ));
-    if tls_on {
-        headers.add(("Strict-Transport-Security", "max-age=31536000"))
-    } else {
-        headers
+        ))
+}
+
+/// Middleware: for a request that reached us over HTTPS ([`actor::is_https`]:
+/// our own TLS, or a trusted proxy's `X-Forwarded-Proto: https`) add HSTS
+/// and mark every cookie `Secure`. The one place both are decided.
+async fn transport_security(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let https = actor::is_https(req.request());
+    let mut res = next.call(req).await?;
+    if https {
+        let headers = res.headers_mut();
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+        let cookies: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).cloned().collect();
+        if !cookies.is_empty() {
+            headers.remove(header::SET_COOKIE);
+            for value in cookies {
+                headers.append(header::SET_COOKIE, secure_cookie(value));
+            }
+        }
     }
+    Ok(res)
+}
+
+/// A `Set-Cookie` value with the `Secure` attribute.
+fn secure_cookie(value: HeaderValue) -> HeaderValue {
+    let Ok(text) = value.to_str() else {
+        return value;
+    };
+    match Cookie::parse(text) {
+        Ok(c) if c.secure() != Some(true) => {
+            HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(value)
+        }
+        _ => value,
+    }
+}
+
+/// Middleware: refuse a state-changing request whose `Origin` names another
+/// host ([`actor::same_origin`]): a cross-site form post to the login or
+/// setup form, or to anything else. JSON for the API, a page for the UI.
+async fn cross_site_guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !unsafe_method || actor::same_origin(req.request()) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let err = AppError::Forbidden(
+        "cross-site request refused: the Origin header names another site than this server".into(),
+    );
+    let resp = if req.path().starts_with("/api/") {
+        err.error_response()
+    } else {
+        HtmlError {
+            lang: request_lang(req.request(), None),
+            err,
+            request_id: actor::request_id(req.request()),
+            login_next: None,
+        }
+        .error_response()
+    };
+    Ok(req.into_response(resp).map_into_right_body())
 }
 
 fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -91,6 +161,57 @@ fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> ac
         message: format!("malformed JSON body: {err}"),
     }
     .into()
+}
+
+/// The parameter a serde message names (``missing field `from` ``,
+/// ``unknown field `x` ``), else the only one the request has.
+fn bad_param(message: &str, names: &[String]) -> Option<String> {
+    let named = message
+        .split_once("field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(name, _)| name)
+        .filter(|n| !n.is_empty());
+    match named {
+        Some(n) => Some(n.to_string()),
+        None if names.len() == 1 => names.first().cloned(),
+        None => None,
+    }
+}
+
+fn query_error(err: actix_web::error::QueryPayloadError, req: &HttpRequest) -> actix_web::Error {
+    let detail = match &err {
+        actix_web::error::QueryPayloadError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    let mut names: Vec<String> = form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let field = bad_param(&detail, &names);
+    let message = match &field {
+        Some(f) => format!("invalid query parameter `{f}`: {detail}"),
+        None => format!("invalid query parameters: {detail}"),
+    };
+    AppError::Invalid { field, message }.into()
+}
+
+fn path_error(err: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
+    let detail = match &err {
+        actix_web::error::PathError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    let names: Vec<String> = req
+        .match_info()
+        .iter()
+        .map(|(k, _)| k.to_string())
+        .collect();
+    let field = bad_param(&detail, &names);
+    let message = match &field {
+        Some(f) => format!("invalid path parameter `{f}`: {detail}"),
+        None => format!("invalid path: {detail}"),
+    };
+    AppError::Invalid { field, message }.into()
 }
 
 /// Create the data dir if needed and check that it is writable.
@@ -251,8 +372,12 @@ pub fn bind(
                     .limit(1 << 20)
                     .error_handler(json_error),
             )
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PathConfig::default().error_handler(path_error))
+            .wrap(from_fn(cross_site_guard))
+            .wrap(from_fn(transport_security))
             .wrap(Compress::default())
-            .wrap(security_headers(tls_on))
+            .wrap(security_headers())
             .wrap(from_fn(telemetry::request_log))
             .configure(configure)
             .default_service(web::to(no_route))

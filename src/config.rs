@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,12 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Seconds that in-flight requests get to finish at shutdown.
     pub shutdown_timeout: u64,
+    /// IP addresses of reverse proxies (e.g. `127.0.0.1` for nginx on the same
+    /// host) whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed:
+    /// the client is the right-most forwarded address that is not itself a
+    /// trusted proxy, and `X-Forwarded-Proto: https` counts as HTTPS (Secure
+    /// cookies, HSTS). From any other peer these headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +167,7 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".into(),
             workers: 0,
             shutdown_timeout: 15,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -276,6 +283,8 @@ pub fn load_from(
             .prefix_separator("_")
             .separator("__")
             .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("server.trusted_proxies")
             .source(Some(from_env)),
     );
     let cfg = builder
@@ -503,6 +512,17 @@ impl Settings {
                 format!("{} is out of range 0..=256", self.server.workers),
             );
         }
+        if let Some(p) = self
+            .server
+            .trusted_proxies
+            .iter()
+            .find(|p| !p.trim().is_empty() && p.trim().parse::<IpAddr>().is_err())
+        {
+            return bad(
+                "server.trusted_proxies",
+                format!("`{p}` is not an IP address, e.g. \"127.0.0.1\" or \"::1\""),
+            );
+        }
         if self.tls.mode == TlsMode::Files {
             if self.tls.cert.as_os_str().is_empty() {
                 return bad(
@@ -591,6 +611,15 @@ impl Settings {
         } else {
             parse_addr(&self.tls.redirect_from).ok()
         }
+    }
+
+    /// Is `peer` one of `server.trusted_proxies`?
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.server
+            .trusted_proxies
+            .iter()
+            .any(|p| p.trim().parse::<IpAddr>().map(|p| p.to_canonical()) == Ok(peer))
     }
 
     pub fn logs_dir(&self) -> PathBuf {
@@ -749,6 +778,30 @@ mod tests {
         let f = write("[tls]\nmode = \"files\"\n");
         let e = load_from(Some(f.path()), &env(&[])).unwrap_err().0;
         assert!(e.contains("`tls.cert`"), "{e}");
+    }
+
+    #[test]
+    fn trusted_proxies_from_file_and_env() {
+        let f = write("[server]\ntrusted_proxies = [\"127.0.0.1\"]\n");
+        let s = load_from(Some(f.path()), &env(&[])).unwrap();
+        assert!(s.is_trusted_proxy("127.0.0.1".parse().unwrap()));
+        assert!(s.is_trusted_proxy("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!s.is_trusted_proxy("10.0.0.1".parse().unwrap()));
+
+        let s = load_from(
+            None,
+            &env(&[("RAPPORT_SERVER__TRUSTED_PROXIES", "10.0.0.1, ::1")]),
+        )
+        .unwrap();
+        assert!(s.is_trusted_proxy("10.0.0.1".parse().unwrap()));
+        assert!(s.is_trusted_proxy("::1".parse().unwrap()));
+
+        let f = write("[server]\ntrusted_proxies = [\"nginx\"]\n");
+        let e = load_from(Some(f.path()), &env(&[])).unwrap_err().0;
+        assert!(
+            e.contains("`server.trusted_proxies`") && e.contains("nginx"),
+            "{e}"
+        );
     }
 
     #[test]

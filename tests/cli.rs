@@ -617,8 +617,124 @@ fn demo_data(backend: common::Backend) {
     );
 }
 
+/// `init` refuses a time zone or language nobody knows (exit 2, nothing
+/// created); every user and token command answers `--json` for scripts.
+fn json_results_and_time_zone_checks(backend: common::Backend) {
+    let db = common::TestDb::new(&backend);
+    let d = db.dir.path();
+    let env = [
+        ("RAPPORT_DATABASE__URL", db.url.as_str()),
+        ("RAPPORT_LOG__KEEP", "0"),
+    ];
+    let pw = "Amber-Orchard-Kite-58\n";
+    let init = |extra: &[&str]| {
+        let mut args = vec![
+            "init",
+            "--admin-email",
+            "boss@example.cn",
+            "--password-stdin",
+        ];
+        args.extend_from_slice(extra);
+        rapport_stdin(d, &args, &env, pw)
+    };
+    assert_fails(
+        &init(&["--time-zone", "Mars/Olympus"]),
+        2,
+        &["time_zone", "Mars/Olympus", "Asia/Shanghai"],
+    );
+    assert_fails(&init(&["--language", "fr"]), 2, &["language", "zh-CN"]);
+    let o = rapport(d, &["user", "list", "--json"], &env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let none: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(none, serde_json::json!([]), "a refused init creates nobody");
+    let o = init(&["--time-zone", "Europe/London", "--language", "en"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    let json = |o: &Output| -> serde_json::Value {
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+        serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+    };
+    let added = json(&rapport_stdin(
+        d,
+        &[
+            "user",
+            "add",
+            "--email",
+            "s2@example.cn",
+            "--name",
+            "孙二",
+            "--role",
+            "salesperson",
+            "--password-stdin",
+            "--json",
+        ],
+        &env,
+        pw,
+    ));
+    let id = added["id"].clone();
+    let v = json(&rapport_stdin(
+        d,
+        &[
+            "user",
+            "passwd",
+            "s2@example.cn",
+            "--password-stdin",
+            "--json",
+        ],
+        &env,
+        "Copper-Meadow-Finch-93\n",
+    ));
+    assert_eq!(v["id"], id);
+    assert_eq!(v["email"], "s2@example.cn");
+    assert_eq!(v["changed"], true);
+    assert_eq!(v["tokens_revoked"], true);
+
+    let v = json(&rapport(
+        d,
+        &["user", "disable", "s2@example.cn", "--json"],
+        &env,
+    ));
+    assert_eq!(
+        (v["id"].clone(), v["active"].clone()),
+        (id.clone(), false.into())
+    );
+    assert!(v.get("password_hash").is_none(), "{v}");
+    let v = json(&rapport(
+        d,
+        &["user", "enable", "s2@example.cn", "--json"],
+        &env,
+    ));
+    assert_eq!(
+        (v["id"].clone(), v["active"].clone()),
+        (id.clone(), true.into())
+    );
+    assert_fails(
+        &rapport(d, &["user", "enable", "nobody@example.cn", "--json"], &env),
+        2,
+        &["nobody@example.cn"],
+    );
+
+    let created = json(&rapport(
+        d,
+        &["token", "create", "--user", "s2@example.cn", "--json"],
+        &env,
+    ));
+    let token_id = created["info"]["id"].as_i64().unwrap().to_string();
+    let v = json(&rapport(d, &["token", "revoke", &token_id, "--json"], &env));
+    assert_eq!(v["id"].as_i64().unwrap().to_string(), token_id);
+    assert!(v["revoked_at"].is_string(), "{v}");
+    assert!(v.get("token_hash").is_none(), "{v}");
+    assert_fails(
+        &rapport(d, &["token", "revoke", "99999", "--json"], &env),
+        2,
+        &["99999"],
+    );
+}
+
 both_backends!(
     serve_until_sigterm,
     admin_commands_from_the_shell,
-    demo_data
+    demo_data,
+    json_results_and_time_zone_checks
 );

@@ -71,11 +71,21 @@ pub enum UserCommand {
         email: String,
         #[arg(long, required = true)]
         password_stdin: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Disable a user: sessions end and tokens are revoked at once.
-    Disable { email: String },
+    Disable {
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Enable a disabled user.
-    Enable { email: String },
+    Enable {
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a user's roles, or replace them with --set.
     Roles {
         email: String,
@@ -110,7 +120,11 @@ pub enum TokenCommand {
         json: bool,
     },
     /// Revoke a token by id.
-    Revoke { id: i64 },
+    Revoke {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -236,28 +250,44 @@ pub fn user(loaded: &Loaded, cmd: &UserCommand) -> Result<(), Failure> {
                 }
             }
         }
-        UserCommand::Passwd { email, .. } => {
+        UserCommand::Passwd { email, json, .. } => {
             let pw = read_password()?;
             let u = users::by_email(conn, email).map_err(app_err)?;
             users::set_password(conn, &ctx, u.id, &pw, None).map_err(app_err)?;
-            println!(
-                "password changed for {}; their sessions have ended and API tokens are revoked",
-                u.email
-            );
+            if *json {
+                // The same answer as the admin API's password reset.
+                print_json(&json!({
+                    "id": u.id,
+                    "email": u.email,
+                    "changed": true,
+                    "sessions_ended": true,
+                    "tokens_revoked": true,
+                }));
+            } else {
+                println!(
+                    "password changed for {}; their sessions have ended and API tokens are revoked",
+                    u.email
+                );
+            }
         }
-        UserCommand::Disable { email } | UserCommand::Enable { email } => {
+        UserCommand::Disable { email, json } | UserCommand::Enable { email, json } => {
             let enable = matches!(cmd, UserCommand::Enable { .. });
             let u = users::by_email(conn, email).map_err(app_err)?;
-            users::set_active(conn, &ctx, u.id, enable).map_err(app_err)?;
-            println!(
-                "{} {}",
-                u.email,
-                if enable {
-                    "enabled"
-                } else {
-                    "disabled; sessions ended, tokens revoked"
-                }
-            );
+            let u = users::set_active(conn, &ctx, u.id, enable).map_err(app_err)?;
+            if *json {
+                // The user as `user add --json` and the admin API show it.
+                print_json(&u);
+            } else {
+                println!(
+                    "{} {}",
+                    u.email,
+                    if enable {
+                        "enabled"
+                    } else {
+                        "disabled; sessions ended, tokens revoked"
+                    }
+                );
+            }
         }
         UserCommand::Roles { email, set, json } => {
             let u = users::by_email(conn, email).map_err(app_err)?;
@@ -341,9 +371,15 @@ pub fn token_cmd(loaded: &Loaded, cmd: &TokenCommand) -> Result<(), Failure> {
                 }
             }
         }
-        TokenCommand::Revoke { id } => {
+        TokenCommand::Revoke { id, json } => {
             token::revoke(conn, &ctx, *id, None).map_err(app_err)?;
-            println!("token {id} revoked");
+            if *json {
+                // The token as `token list --json` shows it, now with `revoked_at`.
+                let info = token::get(conn, *id).map_err(app_err)?;
+                print_json(&info);
+            } else {
+                println!("token {id} revoked");
+            }
         }
     }
     Ok(())

@@ -78,6 +78,33 @@ impl Tr {
     pub fn code(&self) -> &'static str {
         self.lang.code()
     }
+
+    /// The label of a code the program writes (`group.code`), the code
+    /// itself when there is none, so a new code shows up rather than vanishes.
+    pub fn label<'a>(&self, group: &str, code: &'a str) -> &'a str {
+        match catalog().get(format!("{group}.{code}").as_str()) {
+            Some((en, zh)) => match self.lang {
+                Lang::En => en,
+                Lang::Zh => zh,
+            },
+            None => code,
+        }
+    }
+
+    /// An audit action (`create`, `share`, …) in the reader's language.
+    pub fn audit_action<'a>(&self, code: &'a str) -> &'a str {
+        self.label("audit.action", code)
+    }
+
+    /// An audit record type (`user`, `customers`, …) in the reader's language.
+    pub fn audit_entity<'a>(&self, code: &'a str) -> &'a str {
+        self.label("audit.entity", code)
+    }
+
+    /// A login-log reason (`ok`, `wrong_password_locked`, …).
+    pub fn login_reason<'a>(&self, code: &'a str) -> &'a str {
+        self.label("login.reason", code)
+    }
 }
 
 fn catalog() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
@@ -115,6 +142,19 @@ pub fn role_text(t: Tr, builtin: Option<&str>, name: &str, description: &str) ->
         description.to_string()
     };
     (n, d)
+}
+
+/// The codes that have a label in `group` (`audit.entity` → `user`, …),
+/// sorted, for filter suggestions.
+pub fn codes(group: &str) -> Vec<&'static str> {
+    let prefix = format!("{group}.");
+    let mut v: Vec<&'static str> = MESSAGES
+        .iter()
+        .filter_map(|(k, _, _)| k.strip_prefix(prefix.as_str()))
+        .filter(|code| !code.contains('.'))
+        .collect();
+    v.sort_unstable();
+    v
 }
 
 pub fn has_key(key: &str) -> bool {
@@ -411,6 +451,70 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("audit.changes", "Changes", "变更内容"),
     ("audit.request", "Request", "请求"),
     ("audit.by_cli", "command line", "命令行"),
+    ("audit.action.create", "Created", "新建"),
+    ("audit.action.update", "Changed", "修改"),
+    ("audit.action.delete", "Deleted", "删除"),
+    ("audit.action.convert", "Converted", "转化"),
+    ("audit.action.share", "Shared", "共享"),
+    ("audit.action.unshare", "Stopped sharing", "取消共享"),
+    ("audit.action.revoke", "Revoked", "吊销"),
+    ("audit.action.enable", "Enabled", "启用"),
+    ("audit.action.disable", "Disabled", "停用"),
+    ("audit.action.password", "Password changed", "修改密码"),
+    ("audit.action.setup", "First-run setup", "系统初始化"),
+    ("audit.entity.user", "User", "用户"),
+    ("audit.entity.department", "Department", "部门"),
+    ("audit.entity.role", "Role", "角色"),
+    ("audit.entity.api_token", "API token", "API 令牌"),
+    ("audit.entity.company", "Company", "公司"),
+    ("audit.entity.settings", "Settings", "系统设置"),
+    ("audit.entity.custom_field", "Custom field", "自定义字段"),
+    ("audit.entity.custom_fields", "Custom fields", "自定义字段"),
+    ("audit.entity.customers", "Customer", "客户"),
+    ("audit.entity.contacts", "Contact", "联系人"),
+    ("audit.entity.leads", "Lead", "线索"),
+    ("audit.entity.opportunities", "Opportunity", "商机"),
+    ("audit.entity.products", "Product", "产品"),
+    ("audit.entity.followups", "Follow-up", "跟进记录"),
+    ("audit.entity.tasks", "Task", "任务"),
+    ("audit.entity.attachments", "Attachment", "附件"),
+    ("audit.code", "Code", "代码"),
+    ("login.reason.ok", "Logged in", "登录成功"),
+    ("login.reason.wrong_password", "Wrong password", "密码错误"),
+    (
+        "login.reason.wrong_password_locked",
+        "Wrong password; account locked",
+        "密码错误，账户已锁定",
+    ),
+    ("login.reason.locked", "Account locked", "账户已锁定"),
+    ("login.reason.disabled", "Account disabled", "账户已停用"),
+    ("login.reason.unknown_user", "Unknown e-mail", "邮箱未注册"),
+    (
+        "login.reason.throttled",
+        "Too many failures from this address",
+        "该地址失败次数过多",
+    ),
+    (
+        "account.preferences",
+        "Language and time zone",
+        "语言和时区",
+    ),
+    (
+        "account.profile_saved",
+        "Your settings are saved.",
+        "您的设置已保存。",
+    ),
+    (
+        "account.language_default",
+        "As the browser asks",
+        "跟随浏览器",
+    ),
+    ("account.time_zone_default", "Company default", "公司默认"),
+    (
+        "account.time_zone_hint",
+        "An IANA name such as Asia/Shanghai or Europe/London, or an offset such as UTC+08:00. It decides what \"today\" means in lists.",
+        "IANA 时区名称（如 Asia/Shanghai、Europe/London）或偏移量（如 UTC+08:00），决定列表中“今天”的范围。",
+    ),
     ("error.title", "Something went wrong", "出错了"),
     (
         "error.not_found",
@@ -457,6 +561,101 @@ mod tests {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(!en.is_empty() && !zh.is_empty(), "{k}");
         }
+    }
+
+    /// The string arguments of every call of `call` in the source (up to its
+    /// closing `)?;`).
+    fn literal_args(call: &str) -> Vec<(String, usize, String)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut out = Vec::new();
+        let mut stack = vec![root.join("src")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                for (i, _) in text.match_indices(call) {
+                    let before = &text[..i];
+                    if before.ends_with("fn ") || before.ends_with(|c: char| c.is_alphanumeric()) {
+                        continue;
+                    }
+                    let rest = &text[i + call.len()..];
+                    let args = &rest[..rest.find(")?;").unwrap_or(0)];
+                    for (n, arg) in args.split(',').enumerate() {
+                        // Every literal of the argument (`if lock { "a" } else { "b" }`).
+                        for (k, lit) in arg.split('"').enumerate() {
+                            let code = k % 2 == 1
+                                && !lit.is_empty()
+                                && lit.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+                            if code {
+                                out.push((path.display().to_string(), n, lit.to_string()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_audit_and_login_code_has_a_label() {
+        let mut missing = Vec::new();
+        let mut calls = literal_args("audit::record(");
+        assert!(calls.len() > 10, "the scan found the audit calls");
+        // Codes passed through variables.
+        for e in crate::crm::RECORD_SPECS.iter().map(|s| s.name) {
+            calls.push(("RECORD_SPECS".into(), 3, e.to_string()));
+        }
+        for e in crate::core::fields::ENTITIES {
+            calls.push(("fields::ENTITIES".into(), 3, e.to_string()));
+        }
+        calls.push((
+            "crm::customers".into(),
+            3,
+            crate::crm::customers::store::ENTITY.into(),
+        ));
+        for a in ["enable", "disable"] {
+            calls.push(("users::set_active".into(), 2, a.into()));
+        }
+        for (file, n, code) in &calls {
+            let group = match n {
+                2 => "audit.action",
+                3 => "audit.entity",
+                _ => continue,
+            };
+            if !has_key(&format!("{group}.{code}")) {
+                missing.push(format!("{file}: {group}.{code}"));
+            }
+        }
+        let reasons: Vec<_> = literal_args("log(")
+            .into_iter()
+            .filter(|(file, _, _)| file.ends_with("auth/login.rs"))
+            .collect();
+        assert!(reasons.len() >= 6, "the scan found the login log calls");
+        for (file, _, code) in reasons {
+            if !has_key(&format!("login.reason.{code}")) {
+                missing.push(format!("{file}: login.reason.{code}"));
+            }
+        }
+        assert!(missing.is_empty(), "codes without a label: {missing:#?}");
+    }
+
+    #[test]
+    fn labels_fall_back_to_the_code() {
+        let zh = Tr::new(Lang::Zh);
+        let en = Tr::new(Lang::En);
+        assert_eq!(zh.audit_action("update"), "修改");
+        assert_eq!(en.audit_entity("api_token"), "API token");
+        assert_eq!(
+            zh.login_reason("wrong_password_locked"),
+            "密码错误，账户已锁定"
+        );
+        assert_eq!(zh.audit_action("teleport"), "teleport");
+        assert_eq!(en.login_reason(""), "");
     }
 
     #[test]

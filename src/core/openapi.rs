@@ -218,9 +218,24 @@ pub const ROUTES: &[Route] = &[
         "Search every object the caller may see (?q=), grouped by type",
     ),
     Route("get", "/api/v1/todo", "search", "The caller's to-do centre"),
-    Route("get", "/api/v1/follows", "lists", "Ids of the records of an entity the caller follows (?entity=)"),
-    Route("put", "/api/v1/follows/{entity}/{id}", "lists", "Follow a record (the followed view lists them)"),
-    Route("delete", "/api/v1/follows/{entity}/{id}", "lists", "Stop following a record"),
+    Route(
+        "get",
+        "/api/v1/follows",
+        "lists",
+        "Ids of the records of an entity the caller follows (?entity=)",
+    ),
+    Route(
+        "put",
+        "/api/v1/follows/{entity}/{id}",
+        "lists",
+        "Follow a record (the followed view lists them)",
+    ),
+    Route(
+        "delete",
+        "/api/v1/follows/{entity}/{id}",
+        "lists",
+        "Stop following a record",
+    ),
     Route(
         "get",
         "/api/v1/attachments",

@@ -50,6 +50,10 @@ pub fn complete(
     token: Option<&str>,
     input: &SetupInput,
 ) -> Result<users::User, AppError> {
+    // The company's defaults, checked before anything else so a typo in
+    // `rapport init --time-zone` is named as such.
+    users::check_time_zone(&input.time_zone)?;
+    users::check_language(&input.language)?;
     write_tx(conn, |conn| {
         if users::count(conn)? > 0 {
             return Err(AppError::NotFound(

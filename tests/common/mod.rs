@@ -238,6 +238,32 @@ impl TestServer {
     pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Response {
         Response::from(self.agent.post(&self.url(path)).send_json(body))
     }
+
+    /// Any request with the given headers (`Cookie`, `Origin`,
+    /// `X-Forwarded-For` …) and an optional `(content type, body)`.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &str)>,
+    ) -> Response {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let result = match body {
+            Some((content_type, b)) => self.agent.run(
+                req.header("Content-Type", content_type)
+                    .body(b.to_string())
+                    .unwrap(),
+            ),
+            None => self.agent.run(req.body(()).unwrap()),
+        };
+        Response::from(result)
+    }
 }
 
 impl Drop for TestServer {
@@ -282,6 +308,22 @@ impl Response {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeatable header (`Set-Cookie`).
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The `Set-Cookie` value for cookie `name`, if the response sets it.
+    pub fn set_cookie(&self, name: &str) -> Option<&str> {
+        self.headers_named("set-cookie")
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
     }
 
     pub fn json(&self) -> serde_json::Value {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
@@ -11,6 +12,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use diesel::QueryResult;
 
 use crate::app::AppState;
+use crate::config::Settings;
 use crate::core::access::{self, DataScope, Grant, OwnerFilter, READ_ACTIONS};
 use crate::core::audit::AuditCtx;
 use crate::core::auth::{session, token};
@@ -143,11 +145,148 @@ pub fn actor_for(
     })
 }
 
-/// The client address as seen on the socket.
+/// The settings, if the socket peer is one of `server.trusted_proxies`: only
+/// then are the `X-Forwarded-*` headers believed.
+fn trusted_proxy(req: &HttpRequest) -> Option<&Settings> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let peer = req.peer_addr()?.ip();
+    state
+        .settings
+        .is_trusted_proxy(peer)
+        .then_some(&*state.settings)
+}
+
+/// Every value of a comma-separated header, in order, over repeated headers.
+fn header_list<'a>(req: &'a HttpRequest, name: &str) -> Vec<&'a str> {
+    req.headers()
+        .get_all(name)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `[::1]:80`, `[::1]`.
+fn parse_forwarded_ip(s: &str) -> Option<IpAddr> {
+    s.parse::<IpAddr>()
+        .or_else(|_| s.parse::<SocketAddr>().map(|a| a.ip()))
+        .or_else(|_| s.trim_start_matches('[').trim_end_matches(']').parse())
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+/// The client behind a chain of proxies: walking `X-Forwarded-For` from the
+/// right (the hop nearest to us), the first address that is not a trusted
+/// proxy. Entries further left were written by the client and prove nothing.
+/// An unreadable entry stops the walk at the last address known good.
+pub fn forwarded_client(
+    peer: IpAddr,
+    forwarded_for: &[&str],
+    trusted: impl Fn(IpAddr) -> bool,
+) -> IpAddr {
+    let mut client = peer.to_canonical();
+    for entry in forwarded_for.iter().rev() {
+        let Some(ip) = parse_forwarded_ip(entry) else {
+            break;
+        };
+        client = ip;
+        if !trusted(ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// The client address: the socket peer, or behind a trusted reverse proxy
+/// the address it forwarded (see [`forwarded_client`]).
 pub fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return "unknown".into();
+    };
+    let ip = match trusted_proxy(req) {
+        Some(settings) => forwarded_client(peer, &header_list(req, "x-forwarded-for"), |ip| {
+            settings.is_trusted_proxy(ip)
+        }),
+        None => peer.to_canonical(),
+    };
+    ip.to_string()
+}
+
+/// Did the browser reach us over HTTPS: our own TLS listener, or a trusted
+/// reverse proxy saying `X-Forwarded-Proto: https`? Decides the cookies'
+/// Secure flag and HSTS (both applied in `app::transport_security`).
+pub fn is_https(req: &HttpRequest) -> bool {
+    let direct = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.tls_on());
+    direct
+        || (trusted_proxy(req).is_some()
+            && header_list(req, "x-forwarded-proto")
+                .last()
+                .is_some_and(|p| p.eq_ignore_ascii_case("https")))
+}
+
+/// Host name and optional port, lower-cased, from `host[:port]` or `[v6]:port`.
+fn split_host(authority: &str) -> (String, Option<&str>) {
+    let a = authority.trim();
+    let (host, port) = if let Some(rest) = a.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, tail)) => (h, tail.strip_prefix(':')),
+            None => (rest, None),
+        }
+    } else {
+        match a.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            _ => (a, None),
+        }
+    };
+    (host.to_ascii_lowercase(), port.filter(|p| !p.is_empty()))
+}
+
+/// The host the browser addressed: `X-Forwarded-Host` from a trusted proxy,
+/// else the `Host` header, else the request URI's authority (HTTP/2).
+fn request_host(req: &HttpRequest) -> Option<String> {
+    if trusted_proxy(req).is_some()
+        && let Some(h) = header_list(req, "x-forwarded-host").last()
+    {
+        return Some((*h).to_string());
+    }
+    req.headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+}
+
+/// False when the request carries an `Origin` header naming another host
+/// than the one it was sent to: a cross-site form post or script. Ports are
+/// compared only when both sides name one (a proxy's `Host: $host` drops
+/// it). Requests without `Origin` (API clients, old browsers) pass; the
+/// CSRF tokens protect those.
+pub fn same_origin(req: &HttpRequest) -> bool {
+    let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) else {
+        return true;
+    };
+    let Some(authority) = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
+    else {
+        // `Origin: null` (sandboxed or privacy-sensitive contexts) and junk.
+        return false;
+    };
+    let Some(host) = request_host(req) else {
+        return false;
+    };
+    let (oh, op) = split_host(authority);
+    let (rh, rp) = split_host(&host);
+    oh == rh
+        && match (op, rp) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
 }
 
 pub fn request_id(req: &HttpRequest) -> String {
@@ -168,7 +307,7 @@ enum Credential {
 }
 
 /// Equality whose time does not depend on where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -254,5 +393,56 @@ impl FromRequest for Actor {
             })
             .await?
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_client_is_the_rightmost_untrusted_hop() {
+        let trusted = |a: IpAddr| a == ip("127.0.0.1") || a == ip("10.0.0.2");
+        let peer = ip("127.0.0.1");
+        assert_eq!(forwarded_client(peer, &[], trusted), peer);
+        assert_eq!(
+            forwarded_client(peer, &["203.0.113.9"], trusted),
+            ip("203.0.113.9")
+        );
+        // Whatever the client prepends is ignored.
+        assert_eq!(
+            forwarded_client(peer, &["1.1.1.1", "203.0.113.9", "10.0.0.2"], trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            forwarded_client(peer, &["[2001:db8::1]:4711"], trusted),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            forwarded_client(peer, &["garbage", "10.0.0.2"], trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            forwarded_client(ip("::ffff:127.0.0.1"), &[], trusted),
+            ip("127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn hosts_split_with_and_without_ports() {
+        assert_eq!(
+            split_host("CRM.example.lan"),
+            ("crm.example.lan".into(), None)
+        );
+        assert_eq!(
+            split_host("127.0.0.1:8080"),
+            ("127.0.0.1".into(), Some("8080"))
+        );
+        assert_eq!(split_host("[::1]:443"), ("::1".into(), Some("443")));
+        assert_eq!(split_host("[::1]"), ("::1".into(), None));
     }
 }

@@ -10,6 +10,30 @@ use crate::core::tls::{hex, random_hex};
 
 pub const COOKIE: &str = "rapport_session";
 
+/// Cookie with the pre-session CSRF token of the login and setup forms
+/// (double submit: the form echoes it in [`FORM_FIELD`]).
+pub const FORM_COOKIE: &str = "rapport_form";
+/// The hidden form field carrying the pre-session CSRF token.
+pub const FORM_FIELD: &str = "_csrf";
+/// How long a login or setup form stays usable.
+pub const FORM_TOKEN_MINUTES: i64 = 60;
+
+/// A fresh pre-session CSRF token, or the one the browser already holds
+/// (several tabs share one cookie).
+pub fn form_token(current: Option<&str>) -> String {
+    match current {
+        Some(t) if t.len() == 48 && t.bytes().all(|b| b.is_ascii_hexdigit()) => t.to_string(),
+        _ => random_hex(24),
+    }
+}
+
+/// Does the posted form token match the cookie?
+pub fn form_token_ok(cookie: Option<&str>, posted: &str) -> bool {
+    cookie.is_some_and(|c| {
+        !c.is_empty() && crate::core::auth::actor::constant_time_eq(c.as_bytes(), posted.as_bytes())
+    })
+}
+
 /// Session lifetimes.
 #[derive(Debug, Clone, Copy)]
 pub struct Lifetimes {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::core::audit::{self, AuditFilter};
-use crate::core::auth::actor::Actor;
+use crate::core::auth::actor::{Actor, AuthVia};
 use crate::core::auth::login;
 use crate::core::error::AppError;
 use crate::core::fields;
@@ -150,6 +150,35 @@ async fn reset_user_password(
         .await?;
     Ok(HttpResponse::Ok()
         .json(json!({"changed": true, "sessions_ended": true, "tokens_revoked": true})))
+}
+
+// ---- the caller's own settings ----
+
+/// `PUT /api/v1/me`: the caller changes their own name, language or time
+/// zone (`{name?, language?, time_zone?}`). Any logged-in user may; a
+/// read-only token may not.
+#[put("/api/v1/me")]
+async fn update_me(
+    actor: Actor,
+    state: web::Data<AppState>,
+    body: web::Json<users::OwnSettings>,
+) -> Result<HttpResponse, AppError> {
+    if matches!(
+        actor.via,
+        AuthVia::Token {
+            read_only: true,
+            ..
+        }
+    ) {
+        return Err(AppError::Forbidden(
+            "a read-only token cannot change settings".into(),
+        ));
+    }
+    let body = body.into_inner();
+    let u = state
+        .db(move |c| users::update_own(c, &actor.audit(), actor.user_id(), &body))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"user": u})))
 }
 
 // ---- departments ----
@@ -297,14 +326,69 @@ async fn login_log(
     Ok(HttpResponse::Ok().json(json!({"entries": rows})))
 }
 
+/// The audit log's query: like [`AuditFilter`], but `from` and `to` may be
+/// a day (`2026-12-04`, `to` taking in that whole day) or a UTC time
+/// (`2026-12-04T09:30:00`, `to` exclusive), as on the audit page.
+#[derive(Deserialize)]
+struct AuditQuery {
+    user_id: Option<i64>,
+    entity: Option<String>,
+    record_id: Option<i64>,
+    from: Option<String>,
+    to: Option<String>,
+    before_id: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `from`/`to` of the audit query; a date-only `to` is the next midnight.
+fn audit_bound(
+    field: &str,
+    value: Option<&str>,
+    is_end: bool,
+) -> Result<Option<chrono::NaiveDateTime>, AppError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        let day = if is_end { day.succ_opt() } else { Some(day) };
+        return Ok(day.and_then(|d| d.and_hms_opt(0, 0, 0)));
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(Some(t.naive_utc()));
+    }
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(v, f).ok())
+    .map(Some)
+    .ok_or_else(|| {
+        AppError::invalid(
+            field,
+            format!("`{v}` is not a date (YYYY-MM-DD) or a UTC time (YYYY-MM-DDTHH:MM:SS)"),
+        )
+    })
+}
+
 #[get("/api/v1/admin/audit")]
 async fn audit_log(
     actor: Actor,
     state: web::Data<AppState>,
-    q: web::Query<AuditFilter>,
+    q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
     can_read(&actor)?;
-    let f = q.into_inner();
+    let q = q.into_inner();
+    let f = AuditFilter {
+        from: audit_bound("from", q.from.as_deref(), false)?,
+        to: audit_bound("to", q.to.as_deref(), true)?,
+        user_id: q.user_id,
+        entity: q.entity,
+        record_id: q.record_id,
+        before_id: q.before_id,
+        limit: q.limit,
+    };
     let rows = state.db(move |c| Ok(audit::list(c, &f)?)).await?;
     Ok(HttpResponse::Ok().json(json!({"entries": rows})))
 }
@@ -386,6 +470,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(create_field)
         .service(update_field)
         .service(delete_field);
+    cfg.service(update_me);
     cfg.service(list_users)
         .service(create_user)
         .service(get_user)

@@ -71,6 +71,39 @@ pub struct UserProfile {
 
 pub const LANGUAGES: &[&str] = &["zh-CN", "en"];
 
+/// What users may change about themselves (`PUT /api/v1/me`, the account
+/// page); absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnSettings {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+/// `Ok` for an empty (the default) or supported language.
+pub fn check_language(language: &str) -> Result<(), AppError> {
+    if language.is_empty() || LANGUAGES.contains(&language) {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "language",
+            format!("`{language}` is not supported; use zh-CN or en"),
+        ))
+    }
+}
+
+/// `Ok` for an empty (the company default) or known time zone.
+pub fn check_time_zone(zone: &str) -> Result<(), AppError> {
+    if zone.chars().count() > 64 {
+        return Err(AppError::invalid("time_zone", "at most 64 characters"));
+    }
+    crate::core::time::check(zone).map_err(|m| AppError::invalid("time_zone", m))
+}
+
 /// Lower-cased, trimmed e-mail if it looks like one.
 pub fn normalize_email(email: &str) -> Result<String, AppError> {
     let e = email.trim().to_lowercase();
@@ -105,12 +138,8 @@ fn validate_profile(
             "a name of 1 to 100 characters is required",
         ));
     }
-    if !p.language.is_empty() && !LANGUAGES.contains(&p.language.as_str()) {
-        return Err(AppError::invalid("language", "use zh-CN or en"));
-    }
-    if p.time_zone.chars().count() > 64 {
-        return Err(AppError::invalid("time_zone", "at most 64 characters"));
-    }
+    check_language(&p.language)?;
+    check_time_zone(&p.time_zone)?;
     if let Some(d) = p.department_id {
         let found: i64 = departments::table.find(d).count().get_result(conn)?;
         if found == 0 {
@@ -358,6 +387,49 @@ pub fn update_profile(
             &audit::diff(&before, &after),
         )?;
         get(conn, id)
+    })
+}
+
+/// A user changes their own name, language or time zone. Department,
+/// supervisor, roles and status stay an administrator's business.
+pub fn update_own(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: i64,
+    s: &OwnSettings,
+) -> Result<User, AppError> {
+    if let Some(l) = &s.language {
+        if l.trim().is_empty() {
+            return Err(AppError::invalid("language", "use zh-CN or en"));
+        }
+        check_language(l.trim())?;
+    }
+    if let Some(z) = &s.time_zone {
+        check_time_zone(z)?;
+    }
+    write_tx(conn, |conn| {
+        crate::core::db::lock_org(conn)?;
+        let current = get(conn, id)?;
+        let profile = UserProfile {
+            name: s.name.clone().unwrap_or_else(|| current.name.clone()),
+            department_id: current.department_id,
+            supervisor_id: current.supervisor_id,
+            language: s
+                .language
+                .as_deref()
+                .map_or_else(|| current.language.clone(), |l| l.trim().to_string()),
+            time_zone: s
+                .time_zone
+                .clone()
+                .unwrap_or_else(|| current.time_zone.clone()),
+        };
+        let unchanged = profile.name.trim() == current.name
+            && profile.language == current.language
+            && profile.time_zone.trim() == current.time_zone;
+        if unchanged {
+            return Ok(current);
+        }
+        update_profile(conn, ctx, id, current.version, &profile)
     })
 }
 

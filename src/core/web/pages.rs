@@ -176,12 +176,13 @@ fn fmt_time(t: Option<NaiveDateTime>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
+/// The session cookie. `Secure` is added for HTTPS requests by
+/// `app::transport_security`, which also knows about trusted proxies.
 fn session_cookie(state: &AppState, token: &str) -> Cookie<'static> {
     Cookie::build(session::COOKIE, token.to_string())
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(state.tls_on())
         .max_age(time::Duration::hours(i64::from(
             state.settings.auth.session_max_hours,
         )))
@@ -192,6 +193,56 @@ fn removal_cookie(state: &AppState) -> Cookie<'static> {
     let mut c = session_cookie(state, "");
     c.make_removal();
     c
+}
+
+/// The pre-session CSRF token of the login and setup forms: the one the
+/// browser holds if still good, else a new one, with the cookie to set.
+fn form_csrf(req: &HttpRequest) -> (String, Cookie<'static>) {
+    let token = session::form_token(req.cookie(session::FORM_COOKIE).as_ref().map(|c| c.value()));
+    let cookie = Cookie::build(session::FORM_COOKIE, token.clone())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(time::Duration::minutes(session::FORM_TOKEN_MINUTES))
+        .finish();
+    (token, cookie)
+}
+
+/// Did the login or setup form echo the token of its cookie?
+fn form_csrf_ok(req: &HttpRequest, form: &FormData) -> bool {
+    session::form_token_ok(
+        req.cookie(session::FORM_COOKIE).as_ref().map(|c| c.value()),
+        &form.get(session::FORM_FIELD),
+    )
+}
+
+/// Once logged in, the pre-session token has served its purpose.
+fn form_csrf_removal() -> Cookie<'static> {
+    let mut c = Cookie::build(session::FORM_COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .finish();
+    c.make_removal();
+    c
+}
+
+/// Why a login or setup form without a matching CSRF token is refused.
+fn form_csrf_refused(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => {
+            "This form has expired or was not sent from this site, so nothing was done. Please fill it in again."
+        }
+        Lang::Zh => "表单已过期或并非从本站提交，未做任何处理。请重新填写。",
+    }
+}
+
+/// A guest page with the form token's cookie set.
+fn with_form_cookie(mut resp: HttpResponse, cookie: &Cookie<'_>) -> HttpResponse {
+    if let Err(e) = resp.add_cookie(cookie) {
+        tracing::error!(error = %e, "cannot set the form cookie");
+    }
+    resp
 }
 
 fn guest_error(lang: Lang, req: &HttpRequest, err: AppError) -> HtmlError {
@@ -215,6 +266,7 @@ struct LoginPage {
     email: String,
     error: String,
     notice: String,
+    csrf: String,
 }
 
 fn lang_switch(lang: Lang, back: &str) -> String {
@@ -254,17 +306,25 @@ async fn login_page(
     } else {
         String::new()
     };
-    Ok(html(
-        StatusCode::OK,
-        &LoginPage {
-            t,
-            css: asset_url("app.css"),
-            lang_switch: lang_switch(lang, &format!("/login?next={}", super::url_encode(&next))),
-            next,
-            email: String::new(),
-            error: String::new(),
-            notice,
-        },
+    let (csrf, cookie) = form_csrf(&req);
+    Ok(with_form_cookie(
+        html(
+            StatusCode::OK,
+            &LoginPage {
+                t,
+                css: asset_url("app.css"),
+                lang_switch: lang_switch(
+                    lang,
+                    &format!("/login?next={}", super::url_encode(&next)),
+                ),
+                next,
+                email: String::new(),
+                error: String::new(),
+                notice,
+                csrf,
+            },
+        ),
+        &cookie,
     ))
 }
 
@@ -279,6 +339,34 @@ async fn login_submit(
     let email = form.get("email");
     let pw = form.get("password");
     let next = safe_next(Some(&form.get("next")));
+    let (csrf, csrf_cookie) = form_csrf(&req);
+    let page = |status, error: &str, email: String, next: String| {
+        with_form_cookie(
+            html(
+                status,
+                &LoginPage {
+                    t,
+                    css: asset_url("app.css"),
+                    lang_switch: lang_switch(lang, "/login"),
+                    next,
+                    email,
+                    error: error.to_string(),
+                    notice: String::new(),
+                    csrf: csrf.clone(),
+                },
+            ),
+            &csrf_cookie,
+        )
+    };
+    // Checked before the password, so a forged post counts as no attempt.
+    if !form_csrf_ok(&req, &form) {
+        return Ok(page(
+            StatusCode::FORBIDDEN,
+            form_csrf_refused(lang),
+            email,
+            next,
+        ));
+    }
     let ip = client_ip(&req);
     let ua = user_agent(&req);
     let policy = state.settings.auth.clone();
@@ -298,6 +386,7 @@ async fn login_submit(
         (Outcome::Success(_), Some((tok, _))) => {
             let mut resp = see_other(&next);
             resp.add_cookie(&session_cookie(&state, &tok))
+                .and_then(|()| resp.add_cookie(&form_csrf_removal()))
                 .map_err(|e| guest_error(lang, &req, AppError::Internal(e.to_string())))?;
             return Ok(resp);
         }
@@ -306,18 +395,7 @@ async fn login_submit(
         (Outcome::Throttled, _) => (StatusCode::TOO_MANY_REQUESTS, "login.throttled"),
         _ => (StatusCode::UNAUTHORIZED, "login.invalid"),
     };
-    Ok(html(
-        status,
-        &LoginPage {
-            t,
-            css: asset_url("app.css"),
-            lang_switch: lang_switch(lang, "/login"),
-            next,
-            email,
-            error: t.t(key).to_string(),
-            notice: String::new(),
-        },
-    ))
+    Ok(page(status, t.t(key), email, next))
 }
 
 #[derive(Default)]
@@ -339,6 +417,7 @@ struct SetupPage {
     form: SetupForm,
     error: String,
     field: String,
+    csrf: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -374,22 +453,32 @@ async fn setup_page(
             &req,
             AppError::Forbidden(t.t("setup.bad_token").into()),
         )),
-        Some(true) => Ok(html(
-            StatusCode::OK,
-            &SetupPage {
-                t,
-                css: asset_url("app.css"),
-                lang_switch: lang_switch(lang, &format!("/setup?token={token}")),
-                token,
-                form: SetupForm {
-                    language: lang.code().into(),
-                    time_zone: "Asia/Shanghai".into(),
-                    ..SetupForm::default()
-                },
-                error: String::new(),
-                field: String::new(),
-            },
-        )),
+        Some(true) => {
+            let (csrf, cookie) = form_csrf(&req);
+            Ok(with_form_cookie(
+                html(
+                    StatusCode::OK,
+                    &SetupPage {
+                        t,
+                        css: asset_url("app.css"),
+                        lang_switch: lang_switch(
+                            lang,
+                            &format!("/setup?token={}", super::url_encode(&token)),
+                        ),
+                        token,
+                        form: SetupForm {
+                            language: lang.code().into(),
+                            time_zone: "Asia/Shanghai".into(),
+                            ..SetupForm::default()
+                        },
+                        error: String::new(),
+                        field: String::new(),
+                        csrf,
+                    },
+                ),
+                &cookie,
+            ))
+        }
     }
 }
 
@@ -409,20 +498,37 @@ async fn setup_submit(
         admin_email: f.get("admin_email"),
         admin_name: f.get("admin_name"),
     };
-    let render = |error: String, field: &str, form: SetupForm, token: String| {
-        html(
-            StatusCode::BAD_REQUEST,
-            &SetupPage {
-                t,
-                css: asset_url("app.css"),
-                lang_switch: lang_switch(lang, "/login"),
-                token,
-                form,
-                error,
-                field: field.to_string(),
-            },
+    let (csrf, csrf_cookie) = form_csrf(&req);
+    let render_with = |status, error: String, field: &str, form: SetupForm, token: String| {
+        with_form_cookie(
+            html(
+                status,
+                &SetupPage {
+                    t,
+                    css: asset_url("app.css"),
+                    lang_switch: lang_switch(lang, "/login"),
+                    token,
+                    form,
+                    error,
+                    field: field.to_string(),
+                    csrf: csrf.clone(),
+                },
+            ),
+            &csrf_cookie,
         )
     };
+    let render = |error: String, field: &str, form: SetupForm, token: String| {
+        render_with(StatusCode::BAD_REQUEST, error, field, form, token)
+    };
+    if !form_csrf_ok(&req, &f) {
+        return Ok(render_with(
+            StatusCode::FORBIDDEN,
+            form_csrf_refused(lang).into(),
+            "",
+            form,
+            token,
+        ));
+    }
     if f.get("admin_password") != f.get("password_confirm") {
         return Ok(render(
             t.t("setup.mismatch").into(),
@@ -456,6 +562,7 @@ async fn setup_submit(
         Ok((cookie_token, _)) => {
             let mut resp = see_other("/");
             resp.add_cookie(&session_cookie(&state, &cookie_token))
+                .and_then(|()| resp.add_cookie(&form_csrf_removal()))
                 .map_err(|e| guest_error(lang, &req, AppError::Internal(e.to_string())))?;
             Ok(resp)
         }
@@ -478,11 +585,16 @@ struct LangQuery {
     back: Option<String>,
 }
 
-/// Switch the language of the guest pages (logged-in users keep theirs in
-/// their profile).
+/// Switch the language of the guest pages (a cookie). Logged-in users keep
+/// theirs in their profile: the header switch posts to [`switch_lang_saved`].
 async fn switch_lang(q: web::Query<LangQuery>) -> HttpResponse {
     let lang = Lang::parse(&q.to).unwrap_or_default();
-    let mut resp = see_other(&safe_next(q.back.as_deref()));
+    lang_redirect(lang, &safe_next(q.back.as_deref()))
+}
+
+/// Go back to `to` with the language cookie set to `lang`.
+fn lang_redirect(lang: Lang, to: &str) -> HttpResponse {
+    let mut resp = see_other(to);
     let cookie = Cookie::build(super::LANG_COOKIE, lang.code())
         .path("/")
         .same_site(SameSite::Lax)
@@ -490,6 +602,50 @@ async fn switch_lang(q: web::Query<LangQuery>) -> HttpResponse {
         .finish();
     let _ = resp.add_cookie(&cookie);
     resp
+}
+
+/// The local path a form was posted from (`Referer`, which the
+/// `Referrer-Policy: same-origin` header keeps to our own pages); `/` if
+/// there is none.
+fn referer_path(req: &HttpRequest) -> String {
+    let referer = req
+        .headers()
+        .get(actix_web::http::header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let path = match referer.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => referer,
+    };
+    safe_next(Some(path))
+}
+
+/// `POST /lang` (header switch of a logged-in page, with the CSRF token):
+/// store the language in the user's profile, which wins over the cookie,
+/// then go back to the page the switch was pressed on.
+async fn switch_lang_saved(
+    ui: Ui,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HtmlError> {
+    let f = FormData::parse(&body);
+    let lang = Lang::parse(&f.get("to")).unwrap_or_default();
+    let back = match f.get("back") {
+        b if b.is_empty() => referer_path(&req),
+        b => safe_next(Some(&b)),
+    };
+    let ctx = ui.actor.audit();
+    let uid = ui.actor.user_id();
+    let settings = users::OwnSettings {
+        language: Some(lang.code().to_string()),
+        ..Default::default()
+    };
+    state
+        .db(move |c| users::update_own(c, &ctx, uid, &settings))
+        .await
+        .map_err(|e| ui.fail(e))?;
+    Ok(lang_redirect(lang, &back))
 }
 
 // ---------------------------------------------------------------- home and account
@@ -614,6 +770,121 @@ async fn password_submit(
             field,
         },
     ))
+}
+
+#[derive(Template)]
+#[template(path = "account/profile.html")]
+struct ProfilePage {
+    c: Chrome,
+    email: String,
+    name: String,
+    language: String,
+    time_zone: String,
+    company_zone: String,
+    zones: Vec<&'static str>,
+    done: bool,
+    error: String,
+    field: String,
+}
+
+#[derive(serde::Deserialize)]
+struct SavedQuery {
+    saved: Option<String>,
+}
+
+/// The account page with `form` (name, language, time zone) as typed, or the
+/// stored values.
+async fn render_profile(
+    ui: &Ui,
+    state: &AppState,
+    status: StatusCode,
+    form: Option<users::OwnSettings>,
+    done: bool,
+    error: (String, String),
+) -> Result<HttpResponse, HtmlError> {
+    let uid = ui.actor.user_id();
+    let (user, company_zone) = state
+        .db(move |c| {
+            let company = kv::get(c, "company.time_zone")?.unwrap_or_default();
+            Ok((users::get(c, uid)?, company))
+        })
+        .await
+        .map_err(|e| ui.fail(e))?;
+    let form = form.unwrap_or_default();
+    let language = match form.language.unwrap_or(user.language) {
+        l if l.is_empty() => ui.lang.code().to_string(),
+        l => l,
+    };
+    Ok(html(
+        status,
+        &ProfilePage {
+            c: ui.chrome("account"),
+            email: user.email,
+            name: form.name.unwrap_or(user.name),
+            language,
+            time_zone: form.time_zone.unwrap_or(user.time_zone),
+            company_zone,
+            zones: crate::core::time::names().collect(),
+            done,
+            error: error.0,
+            field: error.1,
+        },
+    ))
+}
+
+async fn profile_page(
+    ui: Ui,
+    state: web::Data<AppState>,
+    q: web::Query<SavedQuery>,
+) -> Result<HttpResponse, HtmlError> {
+    let done = q.saved.is_some();
+    render_profile(
+        &ui,
+        &state,
+        StatusCode::OK,
+        None,
+        done,
+        (String::new(), String::new()),
+    )
+    .await
+}
+
+/// Save name, language and time zone, then show the page again (in the new
+/// language, hence the redirect).
+async fn profile_submit(
+    ui: Ui,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HtmlError> {
+    let f = FormData::parse(&body);
+    let settings = users::OwnSettings {
+        name: Some(f.get("name")),
+        language: Some(f.get("language")),
+        time_zone: Some(f.get("time_zone")),
+    };
+    let ctx = ui.actor.audit();
+    let uid = ui.actor.user_id();
+    let s = settings.clone();
+    match state.db(move |c| users::update_own(c, &ctx, uid, &s)).await {
+        Ok(u) => {
+            let lang = Lang::parse(&u.language).unwrap_or(ui.lang);
+            Ok(lang_redirect(lang, "/account?saved=1"))
+        }
+        Err(e) => match inline_error(&e) {
+            Some(err) => {
+                render_profile(
+                    &ui,
+                    &state,
+                    StatusCode::BAD_REQUEST,
+                    Some(settings),
+                    false,
+                    err,
+                )
+                .await
+            }
+            None => Err(ui.fail(e)),
+        },
+    }
 }
 
 #[derive(Template)]
@@ -1800,6 +2071,8 @@ struct AuditPage {
     filter: AuditFilterForm,
     older: String,
     error: String,
+    /// Record-type codes with a label, suggested in the filter.
+    entity_codes: Vec<&'static str>,
 }
 
 #[derive(serde::Deserialize)]
@@ -1917,6 +2190,7 @@ async fn audit_page(
             filter: form,
             older,
             error,
+            entity_codes: crate::core::i18n::codes("audit.entity"),
         },
     ))
 }
@@ -1928,6 +2202,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/setup", web::get().to(setup_page))
         .route("/setup", web::post().to(setup_submit))
         .route("/lang", web::get().to(switch_lang))
+        .route("/lang", web::post().to(switch_lang_saved))
+        .route("/account", web::get().to(profile_page))
+        .route("/account", web::post().to(profile_submit))
         .route("/logout", web::post().to(logout))
         .route("/logout-all", web::post().to(logout_all))
         .route("/account/password", web::get().to(password_page))
