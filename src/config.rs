@@ -524,17 +524,22 @@ impl Settings {
             );
         }
         if self.tls.mode == TlsMode::Files {
-            if self.tls.cert.as_os_str().is_empty() {
-                return bad(
-                    "tls.cert",
-                    "required when tls.mode = \"files\" (path to a PEM certificate)".into(),
-                );
-            }
-            if self.tls.key.as_os_str().is_empty() {
-                return bad(
-                    "tls.key",
-                    "required when tls.mode = \"files\" (path to a PEM private key)".into(),
-                );
+            // The missing key has no origin of its own: name where the mode
+            // that needs it was set.
+            for (key, what) in [
+                ("tls.cert", "a PEM certificate"),
+                ("tls.key", "a PEM private key"),
+            ] {
+                let missing = match key {
+                    "tls.cert" => self.tls.cert.as_os_str().is_empty(),
+                    _ => self.tls.key.as_os_str().is_empty(),
+                };
+                if missing {
+                    return Err(ConfigError(format!(
+                        "`{key}` is missing: tls.mode = \"files\" (set in {}) needs the path to {what}",
+                        origin("tls.mode")
+                    )));
+                }
             }
         }
         if !self.tls.redirect_from.is_empty() {
@@ -777,7 +782,14 @@ mod tests {
 
         let f = write("[tls]\nmode = \"files\"\n");
         let e = load_from(Some(f.path()), &env(&[])).unwrap_err().0;
-        assert!(e.contains("`tls.cert`"), "{e}");
+        assert!(
+            e.contains("`tls.cert`") && e.contains(&f.path().display().to_string()),
+            "{e}"
+        );
+        let e = load_from(None, &env(&[("RAPPORT_TLS__MODE", "files")]))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("RAPPORT_TLS__MODE"), "{e}");
     }
 
     #[test]

@@ -88,6 +88,8 @@ CREATE INDEX leads_owner_next_follow_up_at ON leads (owner_id, next_follow_up_at
 CREATE INDEX leads_last_follow_up_at ON leads (last_follow_up_at, id);
 CREATE INDEX leads_owner_last_follow_up_at ON leads (owner_id, last_follow_up_at, id);
 CREATE INDEX leads_status ON leads (status, updated_at, id);
+-- "My new leads": an owner's newest first.
+CREATE INDEX leads_owner_created ON leads (owner_id, created_at, id);
 CREATE INDEX leads_source ON leads (source, updated_at, id);
 CREATE INDEX leads_industry ON leads (industry, updated_at, id);
 CREATE INDEX leads_email ON leads (email);
