@@ -88,13 +88,20 @@ run "global search 张伟 (salesperson)"         "$sales_token" "/api/v1/search?
 # Creates: every request a new customer (or contact) with a unique name, no
 # duplicate confirmation, so the duplicate check runs each time.
 cat > "$work/create.lua" <<'LUA'
+-- Each wrk thread numbers its own requests; setup() gives each thread its
+-- own id so two threads never send the same name.
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 local n = 0
 wrk.headers["Content-Type"] = "application/json"
 local path = os.getenv("CREATE_PATH")
 local body = os.getenv("CREATE_BODY")
 request = function()
   n = n + 1
-  local b = string.gsub(body, "NN", tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000)) .. "-" .. n)
+  local b = string.gsub(body, "NN", tostring(os.time()) .. "-" .. tostring(tid) .. "-" .. n)
   -- nil headers: wrk's own, with the -H Authorization header
   return wrk.format("POST", path, nil, b)
 end

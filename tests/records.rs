@@ -249,6 +249,48 @@ fn contacts_validate_dedupe_version_and_search(backend: Backend) {
     let r = admin.post_raw("/api/v1/contacts", "{\"name\": ");
     assert_eq!(r.status, 400);
 
+    // Custom fields are checked on create, PATCH and PUT alike.
+    let r = admin.post(
+        "/api/v1/custom-fields",
+        &json!({"entity": "contacts", "key": "wechat_group", "label_zh": "微信群", "label_en": "WeChat group", "kind": "text", "required": true}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = admin.post(
+        "/api/v1/contacts",
+        &json!({"customer_id": cid, "name": "没有群"}),
+    );
+    assert_eq!(field_of(&r), "custom.wechat_group", "{}", r.body);
+    let with = create(
+        &admin,
+        "contacts",
+        json!({"customer_id": cid, "name": "有群", "custom": {"wechat_group": "华南客户群"}}),
+    );
+    assert_eq!(with["custom"]["wechat_group"], "华南客户群");
+    let r = admin.patch(
+        &format!("/api/v1/contacts/{}", id(&with)),
+        &json!({"version": 1, "custom": {"wechat_group": null}}),
+    );
+    assert_eq!(field_of(&r), "custom.wechat_group", "{}", r.body);
+    let r = admin.put(
+        &format!("/api/v1/contacts/{}", id(&with)),
+        &json!({"version": 1, "customer_id": cid, "name": "有群"}),
+    );
+    assert_eq!(field_of(&r), "custom.wechat_group", "{}", r.body);
+    let page = admin
+        .get(&format!(
+            "/api/v1/contacts?filter={}",
+            url_encode("custom.wechat_group:eq:华南客户群")
+        ))
+        .json();
+    assert_eq!(ids(&page), vec![id(&with)]);
+    let r = admin.delete(&format!("/api/v1/contacts/{}?version=1", id(&with)));
+    assert_eq!(r.status, 200);
+    let fid = admin.get("/api/v1/custom-fields?entity=contacts").json()["fields"][0]["id"].clone();
+    assert_eq!(
+        admin.delete(&format!("/api/v1/custom-fields/{fid}")).status,
+        200
+    );
+
     // The same mobile in another notation is a duplicate; confirming goes ahead.
     let r = admin.post(
         "/api/v1/contacts",

@@ -37,6 +37,26 @@ pub enum Bind {
     Ts(NaiveDateTime),
 }
 
+/// Append `id IN (SELECT id FROM table WHERE col = ? UNION ...)`: rows where
+/// any of the columns has its value. Each part uses its own index; an `OR` of
+/// them next to an `ORDER BY id` would make SQLite walk the whole table in id
+/// order instead.
+pub fn push_any_equal(sql: &mut Sql, table: &str, keys: &[(&str, String)]) {
+    if keys.is_empty() {
+        sql.push("1 = 0");
+        return;
+    }
+    sql.push("id IN (");
+    for (i, (col, v)) in keys.iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ");
+        }
+        sql.push(&format!("SELECT id FROM {table} WHERE {col} = "))
+            .text(v.clone());
+    }
+    sql.push(")");
+}
+
 /// SQL text plus its binds, for one backend.
 #[derive(Debug, Clone)]
 pub struct Sql {

@@ -291,6 +291,12 @@ pub fn open_pool(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
         .build_unchecked(manager))
 }
 
+/// The lock SQLite writers of this process take in turn (see [`write_tx`]).
+fn sqlite_writer() -> &'static std::sync::Mutex<()> {
+    static LOCK: std::sync::OnceLock<std::sync::Mutex<()>> = std::sync::OnceLock::new();
+    LOCK.get_or_init(|| std::sync::Mutex::new(()))
+}
+
 /// Run `f` in a transaction that holds the write lock from its first
 /// statement: `BEGIN IMMEDIATE` on SQLite (a deferred transaction that reads
 /// first can fail with "database is locked" when it later writes), a plain
@@ -316,6 +322,14 @@ where
         _ if nested => conn.transaction(f),
         DbConn::Pg(_) => conn.transaction(f),
         DbConn::Sqlite(c) => {
+            // SQLite has one writer at a time; writers of this process queue
+            // here and are woken in turn, instead of in SQLite's busy handler,
+            // which sleeps in growing steps (1, 2, 5, ... 100 ms) and turned
+            // two concurrent creates into tens of milliseconds of waiting.
+            // Other processes (CLI commands) still meet `busy_timeout`.
+            let _writer = sqlite_writer()
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
             let result = f(conn);
             let DbConn::Sqlite(c) = conn else {

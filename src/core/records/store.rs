@@ -293,17 +293,17 @@ fn duplicates(
     let owners = actor.owner_filter(conn, spec.name, "view")?;
     let me = actor.user_id();
     let cond = |sql: &mut Sql, scoped: Option<&OwnerFilter>| {
-        sql.push("(1 = 0");
+        let mut keys: Vec<(&str, String)> = Vec::new();
         if !name.is_empty() {
-            sql.push(" OR dedupe_name = ").text(name.clone());
+            keys.push(("dedupe_name", name.clone()));
         }
         if !phone.is_empty() {
-            sql.push(" OR dedupe_phone = ").text(phone.clone());
+            keys.push(("dedupe_phone", phone.clone()));
         }
         if let (false, Some(col)) = (email.is_empty(), d.email) {
-            sql.push(&format!(" OR {col} = ")).text(email.clone());
+            keys.push((col, email.clone()));
         }
-        sql.push(")");
+        crate::core::sql::push_any_equal(sql, spec.name, &keys);
         if let Some(id) = exclude {
             sql.push(" AND id <> ").int(id);
         }

@@ -175,16 +175,18 @@ fn duplicates(
 ) -> Result<(Vec<Customer>, i64), AppError> {
     let build = |backend: Backend, scoped: Option<&OwnerFilter>| {
         let mut sql = Sql::new(backend);
-        sql.push("SELECT * FROM customers WHERE (dedupe_name = ")
-            .text(clean.dedupe_name.clone());
+        let mut keys = Vec::new();
+        if !clean.dedupe_name.is_empty() {
+            keys.push(("dedupe_name", clean.dedupe_name.clone()));
+        }
         if !clean.dedupe_phone.is_empty() {
-            sql.push(" OR dedupe_phone = ")
-                .text(clean.dedupe_phone.clone());
+            keys.push(("dedupe_phone", clean.dedupe_phone.clone()));
         }
         if !clean.email.is_empty() {
-            sql.push(" OR email = ").text(clean.email.clone());
+            keys.push(("email", clean.email.clone()));
         }
-        sql.push(")");
+        sql.push("SELECT * FROM customers WHERE ");
+        crate::core::sql::push_any_equal(&mut sql, "customers", &keys);
         if let Some(id) = exclude {
             sql.push(" AND id <> ").int(id);
         }
