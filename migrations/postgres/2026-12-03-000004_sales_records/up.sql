@@ -33,7 +33,8 @@ CREATE INDEX contacts_updated ON contacts (updated_at, id);
 CREATE INDEX contacts_created ON contacts (created_at, id);
 CREATE INDEX contacts_name ON contacts (name, id);
 CREATE INDEX contacts_owner_name ON contacts (owner_id, name, id);
-CREATE INDEX contacts_customer ON contacts (customer_id, id);
+-- A customer's contacts in the default order.
+CREATE INDEX contacts_customer ON contacts (customer_id, updated_at, id);
 CREATE INDEX contacts_email ON contacts (email);
 CREATE INDEX contacts_dedupe_phone ON contacts (dedupe_phone);
 CREATE INDEX contacts_search_trgm ON contacts USING gin (search_text gin_trgm_ops);
