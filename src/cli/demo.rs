@@ -61,6 +61,9 @@ pub fn run(loaded: &Loaded, a: &DemoArgs) -> Result<(), Failure> {
         report.tasks,
         report.seconds
     );
+    for (name, secs) in &report.steps {
+        eprintln!("  {name}: {secs:.1} s");
+    }
     println!(
         "log in as {} with the password {}",
         report.admin_email, report.password

@@ -406,6 +406,8 @@ pub struct Report {
     pub admin_email: String,
     pub password: String,
     pub seconds: f64,
+    /// How long each step took, in order.
+    pub steps: Vec<(&'static str, f64)>,
 }
 
 /// Insert `count` generated records of `spec` with its secondary indexes
@@ -641,6 +643,13 @@ pub fn generate(
     };
     let owner_or_any = |rng: &mut Rng, o: Option<i64>| o.unwrap_or_else(|| *rng.pick(&salespeople));
     // Contacts: one per customer on average.
+    let mut steps: Vec<(&'static str, f64)> = Vec::new();
+    let mut lap = started;
+    let mut step = |name: &'static str| {
+        steps.push((name, lap.elapsed().as_secs_f64()));
+        lap = std::time::Instant::now();
+    };
+    step("organisation and customers");
     let contacts = load(conn, &mut rng, &crate::crm::contacts::SPEC, size, |rng| {
         let (cid, owner) = customer_of(rng);
         let name = if locale == Locale::En || (locale == Locale::Mixed && rng.chance(30)) {
@@ -658,6 +667,7 @@ pub fn generate(
         (rec, created)
     })?;
     // Leads: a fifth of the customers, newer.
+    step("contacts");
     let leads = load(conn, &mut rng, &crate::crm::leads::SPEC, size / 5, |rng| {
         let (_, owner) = customer_of(rng);
         let (province, city, _) = *rng.pick(CITIES);
@@ -674,6 +684,7 @@ pub fn generate(
         (rec, created)
     })?;
     // Follow-ups: two per customer, spread over two years.
+    step("leads");
     let followups = load(
         conn,
         &mut rng,
@@ -700,6 +711,7 @@ pub fn generate(
         },
     )?;
     // Tasks: a tenth of the customers, some overdue, most ahead.
+    step("follow-ups");
     let tasks = load(conn, &mut rng, &crate::crm::tasks::SPEC, size / 10, |rng| {
         let (cid, owner) = customer_of(rng);
         let due = ts_between(rng, base - Duration::days(10), 40);
@@ -713,6 +725,7 @@ pub fn generate(
         });
         (rec, created)
     })?;
+    step("tasks");
     if bulk {
         use diesel::connection::SimpleConnection;
         if let DbConn::Sqlite(c) = conn {
@@ -727,7 +740,9 @@ pub fn generate(
     }
     // Fresh statistics so the query planner knows, e.g., that a level has
     // few distinct values and an owner few rows.
+    step("search indexes");
     diesel::sql_query("ANALYZE").execute(conn)?;
+    step("statistics (ANALYZE)");
     Ok(Report {
         departments: department_count,
         users: user_count,
@@ -739,6 +754,7 @@ pub fn generate(
         admin_email,
         password,
         seconds: started.elapsed().as_secs_f64(),
+        steps,
     })
 }
 
