@@ -291,6 +291,35 @@ fn contacts_validate_dedupe_version_and_search(backend: Backend) {
         200
     );
 
+    // A deactivated field's stored value neither blocks later edits nor is lost.
+    let r = admin.post(
+        "/api/v1/custom-fields",
+        &json!({"entity": "contacts", "key": "old_code", "label_zh": "旧编码", "kind": "text"}),
+    );
+    let old_field = r.json()["id"].clone();
+    let coded = create(
+        &admin,
+        "contacts",
+        json!({"customer_id": cid, "name": "旧客户联系人", "custom": {"old_code": "A-17"}}),
+    );
+    let r = admin.put(
+        &format!("/api/v1/custom-fields/{old_field}"),
+        &json!({"version": 1, "entity": "contacts", "key": "old_code", "label_zh": "旧编码", "kind": "text", "active": false}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = admin.patch(
+        &format!("/api/v1/contacts/{}", id(&coded)),
+        &json!({"version": 1, "title": "经理"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["custom"]["old_code"], "A-17");
+    // Dates both backends can store, or a clear 400.
+    let r = admin.post(
+        "/api/v1/tasks",
+        &json!({"title": "x", "due_at": "-5000-01-01T00:00"}),
+    );
+    assert_eq!(field_of(&r), "due_at", "{}", r.body);
+
     // The same mobile in another notation is a duplicate; confirming goes ahead.
     let r = admin.post(
         "/api/v1/contacts",
@@ -364,6 +393,29 @@ fn contacts_validate_dedupe_version_and_search(backend: Backend) {
         .get(&format!("/api/v1/search?q={}", url_encode("张伟")))
         .json();
     assert_eq!(found["contacts"].as_array().unwrap().len(), 2);
+
+    // Deleting a customer takes its contacts along, each in the audit trail.
+    let gone = create(&admin, "customers", json!({"name": "将删除的客户"}));
+    let gone_contact = create(
+        &admin,
+        "contacts",
+        json!({"customer_id": id(&gone), "name": "随客户删除"}),
+    );
+    let r = admin.delete(&format!("/api/v1/customers/{}?version=1", id(&gone)));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/contacts/{}", id(&gone_contact)))
+            .status,
+        404
+    );
+    let audit = admin
+        .get(&format!(
+            "/api/v1/admin/audit?entity=contacts&record_id={}",
+            id(&gone_contact)
+        ))
+        .json();
+    assert!(audit.to_string().contains("delete"), "{audit}");
 
     // Delete names the version; the list forgets the contact.
     let cur = admin
@@ -686,6 +738,14 @@ fn permission_matrix_for_records(backend: Backend) {
             }
         }
     }
+    // A follow-up naming a contact the actor cannot see learns nothing about it.
+    let r = c_s1.post(
+        "/api/v1/followups",
+        &json!({"contact_id": owned[&("contacts", s2)], "content": "x"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(field_of(&r), "contact_id");
+    assert!(!r.body.contains("belongs to"), "{}", r.body);
     // Seeing is not changing: the service agent views the manager's contact
     // but may not edit it.
     let mgr_contact = owned[&("contacts", mgr)];
@@ -756,6 +816,26 @@ fn permission_matrix_for_records(backend: Backend) {
         "a read share does not allow edits: {}",
         r.body
     );
+    // Converting a lead into a customer one may only view is refused.
+    let s2_cust = admin
+        .get(&format!(
+            "/api/v1/customers?q={}",
+            url_encode(&format!("客户{s2}"))
+        ))
+        .json()["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let r = c_s2.post(
+        &format!("/api/v1/customers/{s2_cust}/collaborators"),
+        &json!({"user_id": s1}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let own_lead = create(&c_s1, "leads", json!({"name": "自己的线索"}));
+    let r = c_s1.post(
+        &format!("/api/v1/leads/{}/convert", id(&own_lead)),
+        &json!({"customer_id": s2_cust}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
 }
 
 fn attachments_are_checked_and_only_downloaded(backend: Backend) {

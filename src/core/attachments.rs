@@ -183,25 +183,10 @@ fn reachable(
     if !crate::core::records::store::visible(conn, actor, entity, id)? {
         return Err(AppError::NotFound(format!("{entity} {id} not found")));
     }
-    if write {
-        actor.require(entity, "edit")?;
-        let owners = actor.owner_filter(conn, entity, "edit")?;
-        let mut sql = crate::core::sql::Sql::new(conn.backend());
-        sql.push(&format!("SELECT id FROM {entity} WHERE id = "))
-            .int(id);
-        crate::core::access::push_scope_on(
-            &mut sql,
-            crate::core::records::owner_col(entity),
-            &owners,
-            entity,
-            actor.user_id(),
-            true,
-        );
-        if sql.load::<crate::core::fields::IdRow>(conn)?.is_empty() {
-            return Err(AppError::Forbidden(format!(
-                "you may view {entity} {id} but not add or remove its files"
-            )));
-        }
+    if write && !crate::core::records::store::editable(conn, actor, entity, id)? {
+        return Err(AppError::Forbidden(format!(
+            "you may view {entity} {id} but not add or remove its files"
+        )));
     }
     Ok(())
 }
@@ -334,11 +319,23 @@ async fn upload_api(
         .db(move |conn| {
             reachable(conn, &actor, &q.entity, q.record_id, true)?;
             let path = path_for(&data_dir, &sha);
-            if !path.exists() {
+            // A file already there is the same content: refresh its time so
+            // the clean-up (which spares young files) does not take it away
+            // between here and the row's commit.
+            let reused = std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+                .is_ok();
+            if !reused {
                 let parent = path.parent().unwrap_or(&data_dir).to_path_buf();
                 std::fs::create_dir_all(&parent)
                     .map_err(|e| AppError::Internal(format!("{}: {e}", parent.display())))?;
-                let tmp = parent.join(format!(".{sha}.{}", std::process::id()));
+                let tmp = parent.join(format!(
+                    ".{sha}.{}.{}",
+                    std::process::id(),
+                    crate::core::tls::random_hex(8)
+                ));
                 std::fs::write(&tmp, &body)
                     .and_then(|()| std::fs::rename(&tmp, &path))
                     .map_err(|e| AppError::Internal(format!("{}: {e}", path.display())))?;

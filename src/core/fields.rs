@@ -582,6 +582,35 @@ pub fn validate(
     Ok((out, refs))
 }
 
+/// Stored custom values of fields that are no longer active (deactivated or
+/// deleted definitions) that a change does not mention: taken out of
+/// `merged` so validation does not refuse them, and returned to be kept as
+/// they are.
+pub fn carry_inactive(
+    defs: &[FieldDef],
+    stored: Option<&Map<String, Value>>,
+    changed: Option<&Map<String, Value>>,
+    merged: Option<&mut Map<String, Value>>,
+) -> Map<String, Value> {
+    let mut carried = Map::new();
+    let Some(stored) = stored else {
+        return carried;
+    };
+    for (k, v) in stored {
+        let active = defs.iter().any(|d| d.active && &d.key == k);
+        let mentioned = changed.is_some_and(|c| c.contains_key(k));
+        if !active && !mentioned {
+            carried.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(m) = merged {
+        for k in carried.keys() {
+            m.remove(k);
+        }
+    }
+    carried
+}
+
 /// The SQL expression for a custom field's value as text.
 pub fn json_text_expr(backend: Backend, key: &str) -> String {
     // `key` is validated at definition time: [a-z0-9_] only.
@@ -599,6 +628,16 @@ pub fn check_unique(
     values: &Map<String, Value>,
     exclude_id: Option<i64>,
 ) -> Result<(), AppError> {
+    // PostgreSQL's READ COMMITTED would let two writers both pass the check;
+    // one lock per table makes them take turns (SQLite's writers already do).
+    if let DbConn::Pg(c) = conn
+        && defs.iter().any(|d| d.active && d.unique)
+    {
+        let key = table.bytes().fold(0x5eed_u64, |h, b| {
+            h.wrapping_mul(31).wrapping_add(u64::from(b))
+        }) & 0x3fff_ffff_ffff_ffff;
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({key})")).execute(c)?;
+    }
     for def in defs.iter().filter(|d| d.active && d.unique) {
         let Some(v) = values.get(&def.key) else {
             continue;
@@ -637,7 +676,7 @@ pub struct IdRow {
 pub fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.naive_utc());
+        return in_range(t.naive_utc());
     }
     let s = s.trim_end_matches('Z').replace(' ', "T");
     [
@@ -647,6 +686,14 @@ pub fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
     ]
     .iter()
     .find_map(|f| NaiveDateTime::parse_from_str(&s, f).ok())
+    .and_then(in_range)
+}
+
+/// Years both backends store (PostgreSQL refuses some that chrono parses),
+/// at the microsecond precision they share.
+fn in_range(t: NaiveDateTime) -> Option<NaiveDateTime> {
+    use chrono::{Datelike, SubsecRound};
+    (1..=9999).contains(&t.year()).then(|| t.trunc_subsecs(6))
 }
 
 pub fn is_phone(s: &str) -> bool {

@@ -28,6 +28,16 @@ fn check(conn: &mut DbConn, actor: &Actor, entity: &str, id: i64) -> Result<(), 
     Ok(())
 }
 
+/// Forget every follow of a record (it is being deleted).
+pub fn remove_all(conn: &mut DbConn, entity: &str, id: i64) -> QueryResult<usize> {
+    diesel::delete(
+        record_follows::table
+            .filter(record_follows::entity.eq(entity))
+            .filter(record_follows::record_id.eq(id)),
+    )
+    .execute(conn)
+}
+
 /// Append ` AND id IN (records of `entity` that `user_id` follows)`.
 pub fn push_followed(sql: &mut Sql, entity: &str, user_id: i64) {
     sql.push(" AND id IN (SELECT record_id FROM record_follows WHERE entity = ")

@@ -357,7 +357,17 @@ where
                 }
                 sql.push(&format!("SELECT * FROM (SELECT {t}.* "));
                 push_from_where(conn, &mut sql, actor, p, spec, owners, *part, rare)?;
-                list::apply_page(&mut sql, &sort, cursor.as_ref(), phase, want)?;
+                // A part that reads the scope's own rows has no search index
+                // to take the rowid from: it pages by the table's id, which
+                // is the same number.
+                let by_table_id;
+                let part_sort = if searching && !narrow && scope_first(owners, *part, rare) {
+                    by_table_id = requested(Some("-id"))?;
+                    &by_table_id
+                } else {
+                    &sort
+                };
+                list::apply_page(&mut sql, part_sort, cursor.as_ref(), phase, want)?;
                 sql.push(&format!(") part{i}"));
             }
             sql.push(&format!(") {t}"));

@@ -71,6 +71,26 @@ pub fn visible(conn: &mut DbConn, actor: &Actor, entity: &str, id: i64) -> Resul
     Ok(!sql.load::<IdRow>(conn)?.is_empty())
 }
 
+/// May the actor edit record `id` of `entity` (own scope or a writable share)?
+pub fn editable(conn: &mut DbConn, actor: &Actor, entity: &str, id: i64) -> Result<bool, AppError> {
+    if !actor.can(entity, "edit") {
+        return Ok(false);
+    }
+    let owners = actor.owner_filter(conn, entity, "edit")?;
+    let mut sql = Sql::new(conn.backend());
+    sql.push(&format!("SELECT id FROM {entity} WHERE id = "))
+        .int(id);
+    push_scope_on(
+        &mut sql,
+        owner_col(entity),
+        &owners,
+        entity,
+        actor.user_id(),
+        true,
+    );
+    Ok(!sql.load::<IdRow>(conn)?.is_empty())
+}
+
 /// The record if the actor may perform `action` on it (view scope for reads).
 fn scoped(
     conn: &mut DbConn,
@@ -684,6 +704,13 @@ pub fn update(
     if let Some(Value::Object(c)) = merged.get_mut("custom") {
         c.retain(|_, v| !v.is_null());
     }
+    let defs = custom_defs(conn, spec)?;
+    let carried = fields::carry_inactive(
+        &defs,
+        before.get("custom").and_then(Value::as_object),
+        changes.get("custom").and_then(Value::as_object),
+        merged.get_mut("custom").and_then(Value::as_object_mut),
+    );
     let (mut rec, custom_in) = validate(spec, &merged)?;
     // Server-kept fields stay as they are.
     for f in spec.fields.iter().filter(|f| !f.input) {
@@ -707,8 +734,8 @@ pub fn update(
             check_owner(conn, actor, spec.name, spec.owner_col, o, "transfer")?;
         }
     }
-    let defs = custom_defs(conn, spec)?;
-    let (custom, refs) = fields::validate(conn, &defs, &custom_in, false)?;
+    let (mut custom, refs) = fields::validate(conn, &defs, &custom_in, false)?;
+    custom.extend(carried);
     check_refs(conn, actor, spec, &rec, Some(&before), refs)?;
     if !confirm {
         check_duplicates(
@@ -725,6 +752,12 @@ pub fn update(
         let mut sql = Sql::new(conn.backend());
         sql.push(&format!("UPDATE {} SET ", spec.name));
         for (name, kind, v) in stored(spec, &rec) {
+            // Server-kept fields are written only when this change sets them
+            // (a finished task's time), never copied back from the read, so
+            // a concurrent system update (follow-up dates) is not undone.
+            if spec.field(name).is_some_and(|f| !f.input) && before.get(name) == Some(v) {
+                continue;
+            }
             sql.push(&format!("{name} = "));
             push_value(&mut sql, kind, v);
             sql.push(", ");
@@ -789,6 +822,7 @@ pub fn delete(
             )));
         }
         shares::remove_all(conn, spec.name, id)?;
+        crate::core::follows::remove_all(conn, spec.name, id)?;
         if let Some(hook) = spec.after_write {
             hook(conn, &ctx, Some(&before), None)?;
         }
@@ -802,6 +836,42 @@ pub fn delete(
         )?;
         Ok(())
     })
+}
+
+/// Delete, with an audit row each, the records of `spec` whose `column`
+/// points at a parent being deleted (a customer's contacts), with their
+/// attachments, shares and follows. Call inside the parent's transaction.
+pub fn delete_children(
+    conn: &mut DbConn,
+    ctx: &audit::AuditCtx,
+    spec: &EntitySpec,
+    column: &str,
+    parent_id: i64,
+) -> Result<usize, AppError> {
+    let children = select_where(conn, spec, |sql| {
+        sql.push(&format!("{column} = ")).int(parent_id);
+    })?;
+    for child in &children {
+        let Some(id) = child.get("id").and_then(Value::as_i64) else {
+            continue;
+        };
+        crate::core::attachments::delete_for(conn, ctx, spec.name, id)?;
+        shares::remove_all(conn, spec.name, id)?;
+        crate::core::follows::remove_all(conn, spec.name, id)?;
+        audit::record(
+            conn,
+            ctx,
+            "delete",
+            spec.name,
+            Some(id),
+            &audit::diff(&audit_view(child), &Value::Null),
+        )?;
+    }
+    let mut sql = Sql::new(conn.backend());
+    sql.push(&format!("DELETE FROM {} WHERE {column} = ", spec.name))
+        .int(parent_id);
+    sql.execute(conn)?;
+    Ok(children.len())
 }
 
 /// The value of a sort field on a record, as a list cursor stores it.

@@ -2,10 +2,10 @@
 
 use serde_json::Value;
 
-use crate::core::db::DbConn;
+use crate::core::db::{DbConn, now};
 use crate::core::error::AppError;
 use crate::core::records::{Dedupe, EntitySpec, Field, Kind, Record, field};
-use crate::core::sql::Sql;
+use crate::core::sql::{Bind, Sql};
 
 pub const FIELDS: &[Field] = &[
     field("customer_id", Kind::Ref("customers")).required(),
@@ -42,10 +42,11 @@ pub static SPEC: EntitySpec = EntitySpec {
     extra_views: None,
 };
 
-/// One primary contact per customer: marking one clears the others.
+/// One primary contact per customer: marking one clears the others, each
+/// with a new version and an audit row (they may be colleagues' records).
 fn after_write(
     conn: &mut DbConn,
-    _ctx: &crate::core::audit::AuditCtx,
+    ctx: &crate::core::audit::AuditCtx,
     _before: Option<&Record>,
     after: Option<&Record>,
 ) -> Result<(), AppError> {
@@ -60,14 +61,35 @@ fn after_write(
         return Ok(());
     };
     let mut sql = Sql::new(conn.backend());
-    sql.push("UPDATE contacts SET is_primary = ")
-        .bind(crate::core::sql::Bind::Bool(false))
-        .push(", version = version + 1 WHERE customer_id = ")
+    sql.push("SELECT id FROM contacts WHERE customer_id = ")
         .int(customer)
         .push(" AND id <> ")
         .int(id)
         .push(" AND is_primary = ")
-        .bind(crate::core::sql::Bind::Bool(true));
-    sql.execute(conn)?;
+        .bind(Bind::Bool(true));
+    let others: Vec<crate::core::fields::IdRow> = sql.load(conn)?;
+    for other in others {
+        let mut sql = Sql::new(conn.backend());
+        sql.push("UPDATE contacts SET is_primary = ")
+            .bind(Bind::Bool(false))
+            .push(", updated_by = ");
+        match ctx.user_id {
+            Some(u) => sql.int(u),
+            None => sql.push("NULL"),
+        };
+        sql.push(", updated_at = ")
+            .ts(now())
+            .push(", version = version + 1 WHERE id = ")
+            .int(other.id);
+        sql.execute(conn)?;
+        crate::core::audit::record(
+            conn,
+            ctx,
+            "update",
+            "contacts",
+            Some(other.id),
+            &serde_json::json!({ "is_primary": [true, false], "because": [null, format!("contact {id} is now primary")] }),
+        )?;
+    }
     Ok(())
 }

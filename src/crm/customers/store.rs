@@ -428,6 +428,13 @@ pub fn update(
             }
         }
     }
+    let defs = custom_defs(conn)?;
+    let carried = fields::carry_inactive(
+        &defs,
+        Some(&before.custom),
+        changes.get("custom").and_then(Value::as_object),
+        merged.get_mut("custom").and_then(Value::as_object_mut),
+    );
     let input: CustomerInput =
         serde_json::from_value(merged).map_err(|e| AppError::invalid("body", e.to_string()))?;
     let mut clean = validate(&input)?;
@@ -440,8 +447,8 @@ pub fn update(
             check_owner(conn, actor, o, "transfer")?;
         }
     }
-    let defs = custom_defs(conn)?;
-    let custom = clean_custom(conn, actor, &defs, &input.custom, false)?;
+    let mut custom = clean_custom(conn, actor, &defs, &input.custom, false)?;
+    custom.extend(carried);
     let identity_changed = clean.dedupe_name != text::normalize_name(&before.name)
         || clean.email != before.email
         || clean.phone != before.phone
@@ -510,6 +517,14 @@ pub fn delete(
     }
     let ctx = actor.audit();
     write_tx(conn, |conn| {
+        // Its contacts go with it, each with its own audit row.
+        crate::core::records::store::delete_children(
+            conn,
+            &ctx,
+            &crate::crm::contacts::SPEC,
+            "customer_id",
+            id.0,
+        )?;
         let n = diesel::delete(
             customers::table
                 .filter(customers::id.eq(id.0))
@@ -524,6 +539,7 @@ pub fn delete(
         }
         shares::remove_all(conn, ENTITY, id.0)?;
         crate::core::attachments::delete_for(conn, &ctx, ENTITY, id.0)?;
+        crate::core::follows::remove_all(conn, ENTITY, id.0)?;
         audit::record(
             conn,
             &ctx,

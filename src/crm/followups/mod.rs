@@ -54,7 +54,7 @@ struct CustomerOf {
 
 fn prepare(
     conn: &mut DbConn,
-    _actor: &Actor,
+    actor: &Actor,
     r: &mut Record,
     _before: Option<&Record>,
 ) -> Result<(), AppError> {
@@ -83,6 +83,13 @@ fn prepare(
     }
     // A contact's follow-up belongs to the contact's customer.
     if let Some(contact) = r.get("contact_id").and_then(Value::as_i64) {
+        // Say nothing about a contact the actor cannot see.
+        if !crate::core::records::store::visible(conn, actor, "contacts", contact)? {
+            return Err(AppError::invalid(
+                "contact_id",
+                format!("contacts {contact} does not exist or is not visible to you"),
+            ));
+        }
         let mut sql = Sql::new(conn.backend());
         sql.push("SELECT customer_id FROM contacts WHERE id = ")
             .int(contact);

@@ -107,12 +107,21 @@ pub fn convert(
     let ctx = actor.audit();
     write_tx(conn, |conn| {
         let customer = match input.customer_id {
-            Some(cid) => crate::crm::customers::store::get(conn, actor, CustomerId(cid)).map_err(
-                |e| match e {
-                    AppError::NotFound(m) => AppError::invalid("customer_id", m),
-                    other => other,
-                },
-            )?,
+            Some(cid) => {
+                let found = crate::crm::customers::store::get(conn, actor, CustomerId(cid))
+                    .map_err(|e| match e {
+                        AppError::NotFound(m) => AppError::invalid("customer_id", m),
+                        other => other,
+                    })?;
+                // The customer gains a contact, files and follow-ups: the
+                // actor must be allowed to edit it, not only to see it.
+                if !store::editable(conn, actor, "customers", cid)? {
+                    return Err(AppError::Forbidden(format!(
+                        "you may view customer {cid} but not add a converted lead to it"
+                    )));
+                }
+                found
+            }
             None => {
                 let ci = customer_from(conn, &lead, &input.customer)?;
                 crate::crm::customers::store::create(conn, actor, &ci, input.confirm_duplicates)?
@@ -178,8 +187,20 @@ pub fn convert(
             .push(", updated_at = ")
             .ts(now())
             .push(", version = version + 1 WHERE id = ")
-            .int(id);
-        sql.execute(conn)?;
+            .int(id)
+            .push(" AND version = ")
+            .int(
+                lead.get("version")
+                    .and_then(Value::as_i64)
+                    .unwrap_or_default(),
+            )
+            .push(" AND status <> 'converted'");
+        if sql.execute(conn)? == 0 {
+            // Converted or changed by someone else meanwhile (a double
+            // click): nothing of this attempt is kept.
+            let current = store::read(conn, &SPEC, id)?;
+            return Err(AppError::stale(&SPEC.title_of(&current), &current));
+        }
         let after = store::read(conn, &SPEC, id)?;
         let customer = crate::crm::customers::store::get(conn, actor, CustomerId(cid))?;
         audit::record(
