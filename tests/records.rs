@@ -1048,6 +1048,105 @@ fn saved_views_bulk_and_keyset_paging(backend: Backend) {
     assert_eq!(field_of(&r), "ids");
 }
 
+fn wide_scope_search_over_many_matches(backend: Backend) {
+    // A manager over six salespeople (more owners than a scope reads row by
+    // row) searches a term with more matches than counts as rare, while a
+    // colleague has shared one record: the shared part and the owned part
+    // are read differently and must still page together.
+    let srv = TestServer::start(&backend);
+    let admin = setup_admin(&srv);
+    let dep = admin
+        .post("/api/v1/admin/departments", &json!({"name": "华东"}))
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let mgr = user(
+        &admin,
+        "mgr@example.cn",
+        "sales_manager",
+        json!({"department_id": dep}),
+    );
+    let team: Vec<i64> = (0..6)
+        .map(|i| {
+            user(
+                &admin,
+                &format!("s{i}@example.cn"),
+                "salesperson",
+                json!({"department_id": dep}),
+            )
+        })
+        .collect();
+    let outsider = user(&admin, "out@example.cn", "salesperson", json!({}));
+    let cust = create(&admin, "customers", json!({"name": "大客户"}));
+    {
+        use rapport::core::records::store::{NewRow, insert_many};
+        let mut conn = srv.db.connect();
+        let t = chrono::Utc::now().naive_utc();
+        let empty = serde_json::Map::new();
+        let recs: Vec<serde_json::Map<String, Value>> = (0..2100)
+            .map(|i| {
+                let input = json!({"customer_id": id(&cust), "name": format!("张伟{i}"),
+                                   "owner_id": team[i % team.len()]});
+                rapport::core::records::validate(
+                    &rapport::crm::contacts::SPEC,
+                    input.as_object().unwrap(),
+                )
+                .unwrap()
+                .0
+            })
+            .collect();
+        for chunk in recs.chunks(100) {
+            let rows: Vec<NewRow> = chunk
+                .iter()
+                .map(|rec| NewRow {
+                    rec,
+                    custom: &empty,
+                    by: None,
+                    created_at: t,
+                    updated_at: t,
+                })
+                .collect();
+            insert_many(&mut conn, &rapport::crm::contacts::SPEC, &rows).unwrap();
+        }
+    }
+    let other = create(
+        &admin,
+        "contacts",
+        json!({"customer_id": id(&cust), "name": "张伟外部", "owner_id": outsider}),
+    );
+    let out = Client::login(&srv, "out@example.cn", PW);
+    let r = out.post(
+        &format!("/api/v1/contacts/{}/collaborators", id(&other)),
+        &json!({"user_id": mgr}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let m = Client::login(&srv, "mgr@example.cn", PW);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100 {
+        let mut path = format!("/api/v1/contacts?limit=200&q={}", url_encode("张伟"));
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = m.get(&path);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let page = r.json();
+        for item in page["items"].as_array().unwrap() {
+            assert!(seen.insert(id(item)), "a row came twice");
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        2101,
+        "every team contact and the shared one, once each"
+    );
+    let _ = mgr;
+}
+
 both_backends!(
     lead_becomes_a_customer,
     contacts_validate_dedupe_version_and_search,
@@ -1055,4 +1154,5 @@ both_backends!(
     permission_matrix_for_records,
     attachments_are_checked_and_only_downloaded,
     saved_views_bulk_and_keyset_paging,
+    wide_scope_search_over_many_matches,
 );
