@@ -385,6 +385,34 @@ fn contacts_validate_dedupe_version_and_search(backend: Backend) {
             .json();
         assert_eq!(page["items"].as_array().unwrap().len(), want, "{q}: {page}");
     }
+    // Phone numbers typed the way people write them.
+    for q in ["020-8765 4321", "8765-4321", "(020) 8765"] {
+        let page = admin
+            .get(&format!("/api/v1/contacts?q={}", url_encode(q)))
+            .json();
+        assert_eq!(page["items"].as_array().unwrap().len(), 1, "{q}: {page}");
+    }
+    // A rare term's matches come in the order asked for.
+    let page = admin
+        .get(&format!(
+            "/api/v1/contacts?q={}&sort=name",
+            url_encode("张伟")
+        ))
+        .json();
+    assert_eq!(page["sort"], "name", "{page}");
+    assert_eq!(page["items"][0]["name"], "张伟");
+    // A record read, changed and sent back whole is accepted.
+    let mut whole = admin.get(&format!("/api/v1/contacts/{c_id}")).json();
+    whole["title"] = json!("创始人");
+    let r = admin.put(&format!("/api/v1/contacts/{c_id}"), &whole);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["title"], "创始人");
+    // A wrong type names its field on customers too.
+    let r = admin.post("/api/v1/customers", &json!({"name": "x", "city": 123}));
+    assert_eq!(field_of(&r), "city", "{}", r.body);
+    // "深圳星河科技" is the same company as "深圳市星河科技有限公司".
+    let r = admin.post("/api/v1/customers", &json!({"name": "深圳星河科技"}));
+    assert_eq!(r.status, 409, "{}", r.body);
     let found = admin
         .get(&format!("/api/v1/search?q={}", url_encode("星河")))
         .json();

@@ -128,6 +128,23 @@ pub fn sniff(name: &str, data: &[u8]) -> Result<&'static str, AppError> {
                 &["txt", "csv", "md", "log", ""],
             ),
         }
+    } else if looks_like_legacy_text(data) && matches!(ext.as_str(), "txt" | "csv") {
+        // Text in a legacy encoding such as GBK/GB18030 (Chinese Windows):
+        // kept as plain text without claiming a charset.
+        let head: String = data
+            .iter()
+            .take(512)
+            .filter(|b| b.is_ascii())
+            .map(|b| char::from(*b).to_ascii_lowercase())
+            .collect();
+        if head.contains("<script") || head.contains("<svg") || head.contains("<html") {
+            return refuse("HTML, SVG and XML");
+        }
+        if ext == "csv" {
+            ("text/csv", &["csv"])
+        } else {
+            ("text/plain", &["txt"])
+        }
     } else {
         return refuse("Unrecognised binary");
     };
@@ -140,6 +157,13 @@ pub fn sniff(name: &str, data: &[u8]) -> Result<&'static str, AppError> {
         ));
     }
     Ok(kind)
+}
+
+/// No NUL or control bytes besides tab, newlines and form feed: text in an
+/// 8-bit or double-byte encoding rather than a binary format.
+fn looks_like_legacy_text(data: &[u8]) -> bool {
+    data.iter()
+        .all(|b| *b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0c))
 }
 
 /// A file name safe to keep and send back: no path, no control characters.
@@ -506,6 +530,10 @@ mod tests {
         ] {
             assert!(sniff(name, data).is_err(), "{name}");
         }
+        // "拜访纪要" in GBK, as Chinese Windows saves a .txt.
+        let gbk: &[u8] = b"\xb0\xdd\xb7\xc3\xbc\xcd\xd2\xaa\r\n";
+        assert_eq!(sniff("纪要.txt", gbk).unwrap(), "text/plain");
+        assert!(sniff("纪要.pdf", gbk).is_err());
         assert_eq!(clean_name("../../etc/passwd").unwrap(), "passwd");
         assert_eq!(
             clean_name("C:\\Users\\报价 单.xlsx").unwrap(),

@@ -401,6 +401,11 @@ impl Sort {
     pub fn name(&self) -> &str {
         &self.field.name
     }
+
+    /// The SQL expression sorted by.
+    pub fn expr(&self) -> &str {
+        &self.field.expr
+    }
 }
 
 pub fn resolve_sort(

@@ -238,6 +238,27 @@ fn is_rare(conn: &mut DbConn, table: &str, plan: &SearchPlan) -> Result<bool, Ap
     let (fts, q) = match (plan, conn.backend()) {
         (SearchPlan::Trigram(q), Backend::Sqlite) => (format!("fts_{table}_tri"), q),
         (SearchPlan::CjkPhrase(q), Backend::Sqlite) => (format!("fts_{table}_cjk"), q),
+        (SearchPlan::Trigram(q) | SearchPlan::CjkPhrase(q), Backend::Postgres) => {
+            // The same probe through the trigram / tsvector indexes.
+            let mut sql = Sql::new(conn.backend());
+            sql.push(&format!(
+                "SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} WHERE "
+            ));
+            if matches!(plan, SearchPlan::Trigram(_)) {
+                sql.push("search_text LIKE ")
+                    .text(format!("%{}%", text::like_escape(q)))
+                    .push(" ESCAPE '\\'");
+            } else {
+                sql.push("to_tsvector('simple', search_cjk) @@ phraseto_tsquery('simple', ")
+                    .text(q.clone())
+                    .push(")");
+            }
+            sql.push(" LIMIT ").int(RARE_MATCHES + 1).push(") probe");
+            return Ok(sql
+                .load::<Count>(conn)?
+                .first()
+                .is_some_and(|c| c.n <= RARE_MATCHES));
+        }
         _ => return Ok(false),
     };
     let mut sql = Sql::new(conn.backend());
@@ -314,8 +335,9 @@ where
         )
     };
     let sort = match (searching, backend, &plan) {
-        // Narrow scopes search their own rows in the usual order.
-        (true, _, _) if narrow => requested(p.sort.as_deref())?,
+        // Narrow scopes search their own rows in the usual order, and a
+        // rare term's few matches are cheap to sort as asked.
+        (true, _, _) if narrow || (rare && p.sort.is_some()) => requested(p.sort.as_deref())?,
         (true, Backend::Sqlite, SearchPlan::Trigram(_)) => {
             rowid_sort(backend, fts_rowid(t, "tri"))?
         }
@@ -325,6 +347,9 @@ where
         (true, _, _) => requested(Some("-id"))?,
         (false, _, _) => requested(p.sort.as_deref())?,
     };
+    // Paged by the search index's rowid (only the parts that read the index
+    // have it).
+    let by_index_rowid = sort.name() == "id" && sort_expr_is_rowid(&sort);
     let nullable = spec
         .columns
         .iter()
@@ -361,7 +386,7 @@ where
                 // to take the rowid from: it pages by the table's id, which
                 // is the same number.
                 let by_table_id;
-                let part_sort = if searching && !narrow && scope_first(owners, *part, rare) {
+                let part_sort = if by_index_rowid && scope_first(owners, *part, rare) {
                     by_table_id = requested(Some("-id"))?;
                     &by_table_id
                 } else {
@@ -400,6 +425,10 @@ where
         total,
         sort: format!("{}{}", if sort.desc { "-" } else { "" }, sort.name()),
     })
+}
+
+fn sort_expr_is_rowid(sort: &Sort) -> bool {
+    sort.expr().ends_with(".rowid")
 }
 
 /// `fts_<table>_<kind>.rowid`, as a `'static` column expression.

@@ -73,7 +73,11 @@ pub fn normalize_name(name: &str) -> String {
         }
         s = next;
     }
-    s.chars().filter(|c| c.is_alphanumeric()).collect()
+    // "深圳市星河科技" and "深圳星河科技" are one company: the 市/省 of a
+    // place name is left out on both sides of the comparison.
+    s.chars()
+        .filter(|c| c.is_alphanumeric() && !matches!(c, '市' | '省'))
+        .collect()
 }
 
 /// Digits of a phone number without a Chinese country prefix (`+86 138-0013-8000`
@@ -158,6 +162,28 @@ pub fn plan(query: &str) -> SearchPlan {
     if q.is_empty() {
         return SearchPlan::Empty;
     }
+    // A phone number typed as it is written (0755-8888 6666, +86 137 1111
+    // 2222) is searched as the bare digits the search column holds.
+    let phone_like = q.chars().any(|c| c.is_ascii_digit())
+        && q.chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+        && q.chars().any(|c| !c.is_ascii_digit());
+    let digits;
+    let q = if phone_like {
+        digits = {
+            let d: String = q.chars().filter(char::is_ascii_digit).collect();
+            match d.strip_prefix("0086") {
+                Some(rest) => rest.to_string(),
+                None if q.starts_with('+') && d.starts_with("86") && d.len() > 11 => {
+                    d[2..].to_string()
+                }
+                None => d,
+            }
+        };
+        digits.as_str()
+    } else {
+        q
+    };
     let n = q.chars().count();
     if n >= 3 {
         SearchPlan::Trigram(q.to_string())
@@ -200,6 +226,25 @@ mod tests {
         assert_eq!(normalize_name("星河科技股份有限公司"), "星河科技");
         assert_eq!(normalize_name("公司"), "公司", "a bare suffix stays");
         assert_ne!(normalize_name("星河科技"), normalize_name("星海科技"));
+        assert_eq!(
+            normalize_name("深圳星辰科技"),
+            normalize_name("深圳市星辰科技有限公司")
+        );
+    }
+
+    #[test]
+    fn phone_queries_search_their_digits() {
+        assert_eq!(plan("0755-8888"), SearchPlan::Trigram("07558888".into()));
+        assert_eq!(
+            plan("+86 137 1111 2222"),
+            SearchPlan::Trigram("13711112222".into())
+        );
+        assert_eq!(
+            plan("137-1111-2222"),
+            SearchPlan::Trigram("13711112222".into())
+        );
+        assert_eq!(plan("8888"), SearchPlan::Trigram("8888".into()));
+        assert_eq!(plan("smith"), SearchPlan::Trigram("smith".into()));
     }
 
     #[test]

@@ -715,7 +715,7 @@ pub fn generate(
     let tasks = load(conn, &mut rng, &crate::crm::tasks::SPEC, size / 10, |rng| {
         let (cid, owner) = customer_of(rng);
         let due = ts_between(rng, base - Duration::days(10), 40);
-        let created = due - Duration::days(rng.below(20) as i64 + 1);
+        let created = (due - Duration::days(rng.below(20) as i64 + 1)).min(base);
         let rec = serde_json::json!({
             "title": rng.pick(&["寄送样品", "准备合同", "回访客户", "安排演示", "Send the revised quote", "Book a site visit"]),
             "assignee_id": owner_or_any(rng, owner), "due_at": due.format("%Y-%m-%dT%H:%M:%S").to_string(),

@@ -16,9 +16,11 @@ use crate::core::web::request::{take_flags, version};
 type Spec = web::Data<&'static EntitySpec>;
 
 /// A JSON object body, with `confirm_duplicates` split off.
-fn object(body: Value) -> Result<(Map<String, Value>, bool), AppError> {
+fn object(spec: &EntitySpec, body: Value) -> Result<(Map<String, Value>, bool), AppError> {
     let mut body = body;
     let confirm = take_flags(&mut body)?;
+    let derived_name = format!("{}_name", spec.owner_col.trim_end_matches("_id"));
+    crate::core::web::request::strip_read_only(&mut body, &[derived_name.as_str()]);
     match body {
         Value::Object(m) => Ok((m, confirm)),
         _ => Err(AppError::invalid("body", "send a JSON object")),
@@ -45,8 +47,8 @@ async fn create_api(
     spec: Spec,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, AppError> {
-    let (input, confirm) = object(body.into_inner())?;
     let spec: &'static EntitySpec = &spec;
+    let (input, confirm) = object(spec, body.into_inner())?;
     let r = state
         .db(move |c| store::create(c, &actor, spec, &input, confirm))
         .await?;
@@ -75,8 +77,8 @@ async fn write(
     replace: bool,
 ) -> Result<HttpResponse, AppError> {
     let v = version(&req, Some(&body))?;
-    let (changes, confirm) = object(body)?;
     let spec: &'static EntitySpec = &spec;
+    let (changes, confirm) = object(spec, body)?;
     let r = state
         .db(move |c| store::update(c, &actor, spec, id, v, &changes, confirm, replace))
         .await?;

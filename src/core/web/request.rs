@@ -43,3 +43,17 @@ pub fn take_flags(body: &mut Value) -> Result<bool, AppError> {
         Some(_) => Err(AppError::invalid("confirm_duplicates", "true or false")),
     }
 }
+
+/// Fields a record carries when read that a client cannot set: dropped from
+/// a write so a record read, changed and sent back is accepted (`extra`: the
+/// object's derived names such as `owner_name`).
+pub fn strip_read_only(body: &mut Value, extra: &[&str]) {
+    if let Some(obj) = body.as_object_mut() {
+        for k in ["id", "created_at", "updated_at", "created_by", "updated_by"]
+            .iter()
+            .chain(extra)
+        {
+            obj.remove(*k);
+        }
+    }
+}

@@ -24,14 +24,25 @@ async fn list_api(
 }
 
 fn input_from(body: Value) -> Result<CustomerInput, AppError> {
-    serde_json::from_value(body).map_err(|e| {
+    serde_json::from_value(body.clone()).map_err(|e| {
         let msg = e.to_string();
-        // serde names the field in "unknown field `x`" and "invalid type … at `x`".
-        let field = msg
-            .split('`')
-            .nth(1)
-            .map(str::to_string)
-            .unwrap_or_else(|| "body".into());
+        // serde names the field in "unknown field `x`" and "missing field
+        // `x`"; a wrong type's message quotes the value, not the field, so
+        // find the key that alone fails.
+        let field = if msg.starts_with("unknown field") || msg.starts_with("missing field") {
+            msg.split('`').nth(1).unwrap_or("body").to_string()
+        } else {
+            body.as_object()
+                .and_then(|m| {
+                    m.iter().find_map(|(k, v)| {
+                        let one = serde_json::json!({ k.as_str(): v });
+                        serde_json::from_value::<CustomerInput>(one)
+                            .is_err()
+                            .then(|| k.clone())
+                    })
+                })
+                .unwrap_or_else(|| "body".to_string())
+        };
         AppError::Invalid {
             field: Some(field),
             message: msg,
@@ -47,6 +58,7 @@ async fn create_api(
 ) -> Result<HttpResponse, AppError> {
     let mut body = body.into_inner();
     let confirm = take_flags(&mut body)?;
+    crate::core::web::request::strip_read_only(&mut body, &["owner_name"]);
     let input = input_from(body)?;
     let c = state
         .db(move |conn| store::create(conn, &actor, &input, confirm))
@@ -78,6 +90,7 @@ async fn write(
     let mut body = body;
     let v = version(&req, Some(&body))?;
     let confirm = take_flags(&mut body)?;
+    crate::core::web::request::strip_read_only(&mut body, &["owner_name"]);
     let changes = if replace {
         serde_json::to_value(input_from(body)?).unwrap_or_default()
     } else {

@@ -439,7 +439,7 @@ mod tests {
         assert_eq!(ok.email, "info@xinghe.cn");
         assert_eq!(ok.website, "https://www.xinghe.cn");
         assert_eq!(ok.tags, vec!["VIP", "华南"]);
-        assert_eq!(ok.dedupe_name, "深圳市星河科技");
+        assert_eq!(ok.dedupe_name, "深圳星河科技");
         for (input, field) in [
             (CustomerInput::default(), "name"),
             (
