@@ -116,6 +116,25 @@ fn every_route_is_documented(backend: Backend) {
         doc["components"]["schemas"]["leads"]["properties"]["converted_customer_id"]["readOnly"],
         true
     );
+    let customers = &doc["components"]["schemas"]["customers"];
+    assert_eq!(
+        customers["properties"]["kind"]["enum"],
+        serde_json::json!(["company", "person"])
+    );
+    let list = &doc["paths"]["/api/v1/customers"]["get"];
+    assert!(
+        list["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "filter")
+    );
+    assert_eq!(
+        list["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["items"]["items"]
+            ["$ref"],
+        "#/components/schemas/customers"
+    );
+    assert!(doc["paths"]["/api/v1/contacts/{id}"]["patch"]["requestBody"].is_object());
 }
 
 both_backends!(every_route_is_documented);

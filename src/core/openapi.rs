@@ -407,8 +407,96 @@ fn op(tag: &str, summary: &str, path: &str, body: Option<Value>) -> Value {
     o
 }
 
-/// The whole document.
-pub fn document(specs: &[&EntitySpec]) -> Value {
+/// The query parameters every list takes.
+fn list_parameters() -> Value {
+    json!([
+        {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "substring search in Chinese or Latin text, phones by any part of their digits"},
+        {"name": "filter", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": true,
+         "description": "field:op:value, repeatable; op one of eq ne contains not_contains starts_with ends_with empty not_empty gt ge lt le between in (between and in take comma-separated values); custom fields as custom.<key>"},
+        {"name": "sort", "in": "query", "schema": {"type": "string"}, "description": "a sortable field, `-` for descending"},
+        {"name": "view", "in": "query", "schema": {"type": "string"}, "description": "a built-in view (mine, subordinates, all, shared, followed, ...) or the id of a saved view"},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the previous page"},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+        {"name": "total", "in": "query", "schema": {"type": "boolean"}, "description": "also count the matches (exact up to 10,000)"}
+    ])
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({"content": {"application/json": {"schema": schema}}})
+}
+
+/// Request and response schemas for one object's standard routes.
+fn describe_object(paths: &mut Map<String, Value>, name: &str) {
+    let reference = json!({"$ref": format!("#/components/schemas/{name}")});
+    let page = json!({"type": "object", "properties": {
+        "items": {"type": "array", "items": reference.clone()},
+        "next_cursor": {"type": ["string", "null"]},
+        "total": {"type": "object", "properties": {"count": {"type": "integer"}, "capped": {"type": "boolean"}}},
+        "sort": {"type": "string"}}});
+    let bulk = json!({"type": "object", "required": ["ids", "action"], "properties": {
+        "ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 500},
+        "action": {"type": "string", "enum": ["assign", "add_tag", "remove_tag", "delete"]},
+        "owner_id": {"type": "integer"}, "tag": {"type": "string"}}});
+    let share = json!({"type": "object", "required": ["user_id"], "properties": {
+        "user_id": {"type": "integer"}, "can_write": {"type": "boolean"},
+        "until": {"type": "string", "format": "date-time"}}});
+    let base = format!("/api/v1/{name}");
+    let mut set = |path: String, method: &str, key: &str, v: Value| {
+        if let Some(op) = paths.get_mut(&path).and_then(|p| p.get_mut(method)) {
+            op[key] = v;
+        }
+    };
+    set(base.clone(), "get", "parameters", list_parameters());
+
+    set(
+        base.clone(),
+        "post",
+        "requestBody",
+        json_content(reference.clone()),
+    );
+
+    set(
+        format!("{base}/bulk"),
+        "post",
+        "requestBody",
+        json_content(bulk),
+    );
+    set(
+        format!("{base}/{{id}}/collaborators"),
+        "post",
+        "requestBody",
+        json_content(share),
+    );
+    for m in ["patch", "put"] {
+        set(
+            format!("{base}/{{id}}"),
+            m,
+            "requestBody",
+            json_content(reference.clone()),
+        );
+    }
+    for (path, m, code, schema) in [
+        (base.clone(), "get", "200", page),
+        (base.clone(), "post", "201", reference.clone()),
+        (format!("{base}/{{id}}"), "get", "200", reference.clone()),
+        (format!("{base}/{{id}}"), "patch", "200", reference.clone()),
+        (format!("{base}/{{id}}"), "put", "200", reference.clone()),
+    ] {
+        if let Some(op) = paths.get_mut(&path).and_then(|p| p.get_mut(m)) {
+            if code == "201" {
+                if let Some(r) = op["responses"].as_object_mut() {
+                    r.remove("200");
+                }
+            }
+            op["responses"][code] = json_content(schema);
+        }
+    }
+}
+
+/// The whole document: `specs` are the objects the generic record API
+/// serves; `documented` are objects with their own handlers (customers)
+/// whose schema is described the same way.
+pub fn document(specs: &[&EntitySpec], documented: &[&EntitySpec]) -> Value {
     let mut paths = Map::new();
     let mut add = |method: &str, path: &str, o: Value| {
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
@@ -459,6 +547,10 @@ pub fn document(specs: &[&EntitySpec]) -> Value {
             };
             add(method, &path, op(name, &summary, &path, body));
         }
+    }
+    for spec in specs.iter().chain(documented) {
+        schemas.insert(spec.name.into(), schema(spec));
+        describe_object(&mut paths, spec.name);
     }
     json!({
         "openapi": "3.1.0",

@@ -195,5 +195,8 @@ async fn set_followup_types_api(
 /// `GET /api/v1/openapi.json`, public so API clients can discover it.
 #[actix_web::get("/api/v1/openapi.json")]
 async fn openapi_api() -> HttpResponse {
-    HttpResponse::Ok().json(crate::core::openapi::document(RECORD_SPECS))
+    HttpResponse::Ok().json(crate::core::openapi::document(
+        RECORD_SPECS,
+        &[&customers::model::DOC_SPEC],
+    ))
 }

@@ -126,6 +126,46 @@ impl From<CustomerRow> for Customer {
     }
 }
 
+/// The customer's fields in the record kernel's terms, for the API
+/// description (customers keep their own typed store).
+pub static DOC_SPEC: crate::core::records::EntitySpec = {
+    use crate::core::records::{EntitySpec, Kind, field};
+    EntitySpec {
+        name: "customers",
+        singular: "customer",
+        fields: &[
+            field("name", Kind::Text(200)).required(),
+            field("short_name", Kind::Text(100)),
+            field("kind", Kind::Choice(KINDS)),
+            field("industry", Kind::Text(50)),
+            field("level", Kind::Text(20)),
+            field("source", Kind::Text(50)),
+            field("status", Kind::Text(50)),
+            field("phone", Kind::Phone),
+            field("mobile", Kind::Phone),
+            field("email", Kind::Email),
+            field("website", Kind::Url),
+            field("province", Kind::Text(50)),
+            field("city", Kind::Text(50)),
+            field("district", Kind::Text(50)),
+            field("address", Kind::Text(300)),
+            field("tags", Kind::Tags),
+            field("notes", Kind::Text(10_000)),
+            field("locked", Kind::Bool),
+            field("deal_status", Kind::Choice(DEAL_STATUSES)),
+            field("next_follow_up_at", Kind::DateTime),
+            field("last_follow_up_at", Kind::DateTime).server(),
+        ],
+        owner_col: "owner_id",
+        title: "name",
+        default_sort: "-updated_at",
+        dedupe: None,
+        prepare: None,
+        after_write: None,
+        extra_views: None,
+    }
+};
+
 pub const KINDS: &[&str] = &["company", "person"];
 pub const DEAL_STATUSES: &[&str] = &["none", "won", "lost"];
 
