@@ -483,10 +483,10 @@ fn describe_object(paths: &mut Map<String, Value>, name: &str) {
         (format!("{base}/{{id}}"), "put", "200", reference.clone()),
     ] {
         if let Some(op) = paths.get_mut(&path).and_then(|p| p.get_mut(m)) {
-            if code == "201" {
-                if let Some(r) = op["responses"].as_object_mut() {
-                    r.remove("200");
-                }
+            if code == "201"
+                && let Some(r) = op["responses"].as_object_mut()
+            {
+                r.remove("200");
             }
             op["responses"][code] = json_content(schema);
         }
