@@ -991,6 +991,22 @@ fn saved_views_bulk_and_keyset_paging(backend: Backend) {
     let r = admin.get("/api/v1/leads?filter=colour:eq:red");
     assert_eq!(r.status, 400);
     // A saved view: filters and sort kept per user.
+    // A view that could not run is refused when saved, naming what is wrong.
+    for (definition, field) in [
+        (json!({"sort": "bogus"}), "definition.sort"),
+        (
+            json!({"filters": [{"field": "nosuch", "op": "eq", "value": ["x"]}]}),
+            "definition.filters",
+        ),
+        (json!({"view": "someday"}), "definition.view"),
+    ] {
+        let r = admin.post(
+            "/api/v1/views",
+            &json!({"entity": "leads", "name": "坏视图", "definition": definition}),
+        );
+        assert_eq!(r.status, 400, "{definition}: {}", r.body);
+        assert_eq!(field_of(&r), field);
+    }
     let r = admin.post(
         "/api/v1/views",
         &json!({"entity": "leads", "name": "展会线索", "definition": {"filters": [{"field": "source", "op": "eq", "value": ["展会"]}], "sort": "-name"}}),

@@ -142,6 +142,24 @@ fn check_name(name: &str) -> Result<String, AppError> {
     Ok(n.to_string())
 }
 
+/// Checks a definition against the columns, custom fields and views of its
+/// entity (set by the business modules, which know them).
+pub type Checker = fn(&mut DbConn, &str, &Definition) -> Result<(), AppError>;
+
+static CHECKER: std::sync::OnceLock<Checker> = std::sync::OnceLock::new();
+
+/// Register the business modules' definition check (once, at start).
+pub fn set_checker(check: Checker) {
+    let _ = CHECKER.set(check);
+}
+
+fn check_against_entity(conn: &mut DbConn, entity: &str, d: &Definition) -> Result<(), AppError> {
+    match CHECKER.get() {
+        Some(check) => check(conn, entity, d),
+        None => Ok(()),
+    }
+}
+
 fn check_definition(d: &Definition) -> Result<String, AppError> {
     if d.filters.len() > 30 {
         return Err(AppError::invalid("definition", "at most 30 filters"));
@@ -213,9 +231,11 @@ async fn create_api(
         ));
     }
     let name = check_name(input.name.as_deref().unwrap_or(""))?;
-    let def = check_definition(&input.definition.unwrap_or_default())?;
+    let definition = input.definition.unwrap_or_default();
+    let def = check_definition(&definition)?;
     let v = state
         .db(move |conn| {
+            check_against_entity(conn, &entity, &definition)?;
             let t = now();
             let id: i64 = diesel::insert_into(saved_views::table)
                 .values((
@@ -259,9 +279,13 @@ async fn update_api(
         .as_ref()
         .map(check_definition)
         .transpose()?;
+    let checked = input.definition.clone();
     let v = state
         .db(move |conn| {
             let cur = own(conn, &actor, id)?;
+            if let Some(d) = &checked {
+                check_against_entity(conn, &cur.entity, d)?;
+            }
             let n = diesel::update(
                 saved_views::table
                     .filter(saved_views::id.eq(id))

@@ -26,6 +26,7 @@ pub static RECORD_SPECS: &[&EntitySpec] = &[
 
 /// Every business module's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    crate::core::views::set_checker(check_view);
     customers::routes(cfg);
     crate::core::views::routes(cfg);
     crate::core::attachments::routes(cfg);
@@ -199,4 +200,54 @@ async fn openapi_api() -> HttpResponse {
         RECORD_SPECS,
         &[&customers::model::DOC_SPEC],
     ))
+}
+
+/// A saved view's sort, filters and built-in view must work on its list.
+fn check_view(
+    conn: &mut crate::core::db::DbConn,
+    entity: &str,
+    d: &crate::core::views::Definition,
+) -> Result<(), AppError> {
+    use crate::core::list;
+    use crate::core::listing::COMMON_VIEWS;
+    let (columns, default_sort, extra): (Vec<list::Column>, &str, &[&str]) =
+        if entity == "customers" {
+            (
+                customers::store::COLUMNS.to_vec(),
+                customers::store::DEFAULT_SORT,
+                customers::store::EXTRA_VIEWS,
+            )
+        } else if let Some(spec) = RECORD_SPECS.iter().find(|s| s.name == entity) {
+            (
+                spec.columns(),
+                spec.default_sort,
+                spec.extra_views.map_or(&[][..], |(_, names)| names),
+            )
+        } else {
+            return Err(AppError::invalid(
+                "entity",
+                format!("`{entity}` has no list"),
+            ));
+        };
+    let defs = crate::core::fields::list(conn, Some(entity), true)?;
+    let backend = conn.backend();
+    list::resolve_sort(backend, &columns, &defs, d.sort.as_deref(), default_sort)
+        .map_err(|e| AppError::invalid("definition.sort", e.to_string()))?;
+    let mut sql = crate::core::sql::Sql::new(backend);
+    list::apply_filters(&mut sql, &columns, &defs, &d.filters)
+        .map_err(|e| AppError::invalid("definition.filters", e.to_string()))?;
+    if let Some(v) = d.view.as_deref()
+        && !COMMON_VIEWS.contains(&v)
+        && !extra.contains(&v)
+    {
+        return Err(AppError::invalid(
+            "definition.view",
+            format!(
+                "unknown view `{v}`; built-in: {}, {}",
+                COMMON_VIEWS.join(", "),
+                extra.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
