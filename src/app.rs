@@ -156,9 +156,12 @@ async fn cross_site_guard(
 }
 
 fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let message = err.to_string();
+    // "unknown field `role_ids`" / "missing field `email`" name the field.
+    let field = bad_param(&message, &[]);
     AppError::Invalid {
-        field: None,
-        message: format!("malformed JSON body: {err}"),
+        field,
+        message: format!("malformed JSON body: {message}"),
     }
     .into()
 }

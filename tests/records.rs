@@ -991,6 +991,13 @@ fn saved_views_bulk_and_keyset_paging(backend: Backend) {
     let r = admin.get("/api/v1/leads?filter=colour:eq:red");
     assert_eq!(r.status, 400);
     // A saved view: filters and sort kept per user.
+    // A misspelt field when creating a user is refused, not ignored.
+    let r = admin.post(
+        "/api/v1/admin/users",
+        &json!({"email": "typo@example.cn", "name": "错字", "password": PW, "role_ids": [1]}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(field_of(&r), "role_ids");
     // A view that could not run is refused when saved, naming what is wrong.
     for (definition, field) in [
         (json!({"sort": "bogus"}), "definition.sort"),

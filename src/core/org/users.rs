@@ -36,8 +36,11 @@ pub struct User {
     pub version: i32,
 }
 
-/// A new user as the API, the setup page and the CLI describe it.
+/// A new user as the API, the setup page and the CLI describe it. Unknown
+/// fields are refused (`role_ids` for `roles` would otherwise create a user
+/// without roles).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub email: String,
     pub name: String,
