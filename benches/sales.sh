@@ -44,16 +44,18 @@ base=http://127.0.0.1:$port
 enc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="=&:,"))' "$1"; }
 id=$(curl -fs -H "Authorization: Bearer $admin_token" "$base/api/v1/customers?limit=1&sort=name" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
 
-run() { # label token path
-  local out
-  out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Authorization: Bearer $2" "$base$3")
+# One table row from wrk's output: label, req/s, p50, p90, p99, non-2xx.
+report() { # label wrk-output
   local rps p50 p90 p99 errs
-  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-  p90=$(awk '$1=="90%" {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$2")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$2")
+  p90=$(awk '$1=="90%" {print $2}' <<<"$2")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$2")
+  errs=$(awk '/Non-2xx/ {print $NF}' <<<"$2")
   printf '%-44s %10s %10s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p90" "$p99" "${errs:-0}"
+}
+run() { # label token path
+  report "$1" "$(wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Authorization: Bearer $2" "$base$3")"
 }
 echo "machine: $(nproc) cores; wrk -t2 -c$conns -d${secs}s; $(sed -n 1p "$data/demo.txt")"
 printf '%-44s %10s %10s %10s %10s %8s\n' endpoint req/s p50 p90 p99 non-2xx
@@ -107,15 +109,7 @@ request = function()
 end
 LUA
 create() { # label token path body
-  local out
-  out=$(CREATE_PATH=$3 CREATE_BODY=$4 wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/create.lua" -H "Authorization: Bearer $2" "$base")
-  local rps p50 p90 p99 errs
-  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-  p90=$(awk '$1=="90%" {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  printf '%-44s %10s %10s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p90" "$p99" "${errs:-0}"
+  report "$1" "$(CREATE_PATH=$3 CREATE_BODY=$4 wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/create.lua" -H "Authorization: Bearer $2" "$base")"
 }
 create "create customer with audit (salesperson)" "$sales_token" "/api/v1/customers" '{"name":"压测客户NN","tags":["压测"]}'
 create "create contact with audit (admin)"       "$admin_token" "/api/v1/contacts" "{\"customer_id\":$id,\"name\":\"压测联系人NN\",\"email\":\"nn-NN@example.cn\"}"

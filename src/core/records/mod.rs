@@ -295,7 +295,8 @@ impl EntitySpec {
     }
 }
 
-fn limited(field: &str, v: &str, max: usize) -> Result<String, AppError> {
+/// `v` trimmed, or a 400 naming `field` when it has more than `max` characters.
+pub fn limited(field: &str, v: &str, max: usize) -> Result<String, AppError> {
     let v = v.trim();
     if v.chars().count() > max {
         return Err(AppError::invalid(

@@ -53,30 +53,27 @@ fn select_where(
 
 /// Is record `id` of `entity` (any table with an owner column) visible to the actor?
 pub fn visible(conn: &mut DbConn, actor: &Actor, entity: &str, id: i64) -> Result<bool, AppError> {
-    if !actor.can(entity, "view") {
-        return Ok(false);
-    }
-    let owners = actor.owner_filter(conn, entity, "view")?;
-    let mut sql = Sql::new(conn.backend());
-    sql.push(&format!("SELECT id FROM {entity} WHERE id = "))
-        .int(id);
-    push_scope_on(
-        &mut sql,
-        owner_col(entity),
-        &owners,
-        entity,
-        actor.user_id(),
-        false,
-    );
-    Ok(!sql.load::<IdRow>(conn)?.is_empty())
+    reachable(conn, actor, entity, id, "view")
 }
 
 /// May the actor edit record `id` of `entity` (own scope or a writable share)?
 pub fn editable(conn: &mut DbConn, actor: &Actor, entity: &str, id: i64) -> Result<bool, AppError> {
-    if !actor.can(entity, "edit") {
+    reachable(conn, actor, entity, id, "edit")
+}
+
+/// Does the actor's scope for `action` on `entity` reach record `id`
+/// (through ownership, or a share, writable unless the action is a read)?
+fn reachable(
+    conn: &mut DbConn,
+    actor: &Actor,
+    entity: &str,
+    id: i64,
+    action: &str,
+) -> Result<bool, AppError> {
+    if !actor.can(entity, action) {
         return Ok(false);
     }
-    let owners = actor.owner_filter(conn, entity, "edit")?;
+    let owners = actor.owner_filter(conn, entity, action)?;
     let mut sql = Sql::new(conn.backend());
     sql.push(&format!("SELECT id FROM {entity} WHERE id = "))
         .int(id);
@@ -86,7 +83,7 @@ pub fn editable(conn: &mut DbConn, actor: &Actor, entity: &str, id: i64) -> Resu
         &owners,
         entity,
         actor.user_id(),
-        true,
+        action != "view",
     );
     Ok(!sql.load::<IdRow>(conn)?.is_empty())
 }

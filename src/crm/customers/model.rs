@@ -346,16 +346,7 @@ impl NewCustomer {
     }
 }
 
-fn limited(field: &str, v: &str, max: usize) -> Result<String, AppError> {
-    let v = v.trim();
-    if v.chars().count() > max {
-        return Err(AppError::invalid(
-            field,
-            format!("at most {max} characters"),
-        ));
-    }
-    Ok(v.to_string())
-}
+use crate::core::records::limited;
 
 /// Check every fixed field (custom fields are checked by `core::fields`).
 pub fn validate(input: &CustomerInput) -> Result<CleanCustomer, AppError> {
