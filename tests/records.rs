@@ -766,6 +766,12 @@ fn permission_matrix_for_records(backend: Backend) {
             }
         }
     }
+    // Salespeople clear away their own tasks.
+    let r = c_s1.delete(&format!(
+        "/api/v1/tasks/{}?version=1",
+        owned[&("tasks", s1)]
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
     // A follow-up naming a contact the actor cannot see learns nothing about it.
     let r = c_s1.post(
         "/api/v1/followups",

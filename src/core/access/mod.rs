@@ -169,9 +169,13 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
     BuiltinRole {
         key: "salesperson",
         name: "Salesperson",
-        description: "Own customers, leads and opportunities; claims from the pool",
+        description: "Own customers, leads and opportunities; claims from the pool; deletes own tasks",
         scope: DataScope::SelfOnly,
-        permissions: || perms(SALES_MODULES, &["view", "create", "edit", "claim"]),
+        permissions: || {
+            let mut p = perms(SALES_MODULES, &["view", "create", "edit", "claim"]);
+            p.extend(perms(&["tasks"], &["delete"]));
+            p
+        },
     },
     BuiltinRole {
         key: "service_agent",
