@@ -633,9 +633,7 @@ pub fn check_unique(
     if let DbConn::Pg(c) = conn
         && defs.iter().any(|d| d.active && d.unique)
     {
-        let key = table.bytes().fold(0x5eed_u64, |h, b| {
-            h.wrapping_mul(31).wrapping_add(u64::from(b))
-        }) & 0x3fff_ffff_ffff_ffff;
+        let key = crate::core::db::advisory_key(&format!("unique:{table}"));
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({key})")).execute(c)?;
     }
     for def in defs.iter().filter(|d| d.active && d.unique) {

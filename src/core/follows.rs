@@ -114,6 +114,12 @@ async fn list_api(
     q: web::Query<EntityQuery>,
 ) -> Result<HttpResponse, AppError> {
     let entity = q.into_inner().entity;
+    if !ENTITIES.contains(&entity.as_str()) {
+        return Err(AppError::invalid(
+            "entity",
+            format!("`{entity}`; one of {}", ENTITIES.join(", ")),
+        ));
+    }
     let ids = state
         .db(move |conn| {
             Ok(record_follows::table

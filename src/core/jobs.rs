@@ -78,14 +78,9 @@ pub enum Ran {
     Failed(String),
 }
 
-/// A stable 63-bit key for a job name (FNV-1a), used as the advisory lock id.
+/// A stable 63-bit key for a job name, used as the advisory lock id.
 fn lock_key(name: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h >> 1) as i64
+    crate::core::db::advisory_key(name)
 }
 
 #[derive(QueryableByName)]

@@ -30,26 +30,7 @@ pub fn share(
     until: Option<NaiveDateTime>,
 ) -> Result<(), AppError> {
     write_tx(conn, |conn| {
-        let active: Option<bool> = users::table
-            .find(user_id)
-            .select(users::active)
-            .first(conn)
-            .optional()?;
-        match active {
-            None => {
-                return Err(AppError::invalid(
-                    "user_id",
-                    format!("user {user_id} does not exist"),
-                ));
-            }
-            Some(false) => {
-                return Err(AppError::invalid(
-                    "user_id",
-                    format!("user {user_id} is disabled"),
-                ));
-            }
-            Some(true) => {}
-        }
+        crate::core::records::store::check_user(conn, "user_id", user_id)?;
         if until.is_some_and(|u| u <= now()) {
             return Err(AppError::invalid("until", "must be in the future"));
         }

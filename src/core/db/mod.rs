@@ -349,6 +349,16 @@ where
     }
 }
 
+/// A stable 63-bit key (FNV-1a) for a PostgreSQL advisory lock named `name`.
+pub fn advisory_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h >> 1) as i64
+}
+
 /// Serialise changes to the organisation (users, roles, departments) on
 /// PostgreSQL, whose READ COMMITTED transactions would otherwise let two
 /// check-then-write invariants (one administrator left, no department or

@@ -10,7 +10,7 @@ use super::model::{
 use crate::core::access::{OwnerFilter, push_scope, shares};
 use crate::core::audit;
 use crate::core::auth::actor::Actor;
-use crate::core::db::schema::{customers, users};
+use crate::core::db::schema::customers;
 use crate::core::db::{Backend, DbConn, now, write_tx};
 use crate::core::error::AppError;
 use crate::core::fields::{self, FieldDef};
@@ -128,41 +128,9 @@ fn writable_row(
     }
 }
 
-/// Is `owner` someone the actor may give records to for `action`?
+/// Is `owner` an active user the actor may give customers to for `action`?
 fn check_owner(conn: &mut DbConn, actor: &Actor, owner: i64, action: &str) -> Result<(), AppError> {
-    let active: Option<bool> = users::table
-        .find(owner)
-        .select(users::active)
-        .first(conn)
-        .optional()?;
-    match active {
-        None => {
-            return Err(AppError::invalid(
-                "owner_id",
-                format!("user {owner} does not exist"),
-            ));
-        }
-        Some(false) => {
-            return Err(AppError::invalid(
-                "owner_id",
-                format!("user {owner} is disabled"),
-            ));
-        }
-        Some(true) => {}
-    }
-    let allowed = match actor.owner_filter(conn, ENTITY, action)? {
-        OwnerFilter::All => true,
-        OwnerFilter::Owners(ids) => ids.contains(&owner),
-        OwnerFilter::Nothing => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(AppError::invalid(
-            "owner_id",
-            format!("user {owner} is outside the people you may assign customers to"),
-        ))
-    }
+    crate::core::records::store::check_owner(conn, actor, ENTITY, "owner_id", owner, action)
 }
 
 /// Duplicates of `clean` among other customers: those the actor may see,
