@@ -27,6 +27,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub backend: Backend,
     pub started: Instant,
+    /// "Now" for business rules (pool limits and returns); tests move it.
+    pub clock: Arc<dyn crate::core::jobs::Clock>,
 }
 
 impl AppState {
@@ -350,6 +352,21 @@ pub fn bind(
     pool: Pool,
     tls_config: Option<rustls::ServerConfig>,
 ) -> Result<Running, StartError> {
+    bind_with_clock(
+        settings,
+        pool,
+        tls_config,
+        Arc::new(crate::core::jobs::SystemClock),
+    )
+}
+
+/// [`bind`] with the clock business rules read "now" from.
+pub fn bind_with_clock(
+    settings: Arc<Settings>,
+    pool: Pool,
+    tls_config: Option<rustls::ServerConfig>,
+    clock: Arc<dyn crate::core::jobs::Clock>,
+) -> Result<Running, StartError> {
     let backend = pool
         .get()
         .map(|c| c.backend())
@@ -359,6 +376,7 @@ pub fn bind(
         settings: settings.clone(),
         backend,
         started: Instant::now(),
+        clock,
     });
     let tls_on = tls_config.is_some();
     let workers = match settings.server.workers {

@@ -95,7 +95,16 @@ fn tables_in_schema() -> Vec<(String, BTreeSet<String>)> {
         followups,
         tasks,
         attachments,
-        record_follows
+        record_follows,
+        pipelines,
+        pipeline_stages,
+        product_categories,
+        products,
+        opportunities,
+        opportunity_stage_history,
+        pools,
+        pool_members,
+        pool_events
     );
     v.sort();
     v

@@ -89,7 +89,10 @@ fn start(loaded: &Loaded, file_tls: Option<rustls::ServerConfig>) -> Result<(), 
         };
         let mut jobs = crate::core::jobs::Scheduler::start(
             pool.clone(),
-            crate::core::jobs::builtin_jobs(),
+            crate::core::jobs::builtin_jobs()
+                .into_iter()
+                .chain(crate::crm::jobs())
+                .collect(),
             Arc::new(crate::core::jobs::SystemClock),
             settings.clone(),
         );

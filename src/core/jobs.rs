@@ -89,8 +89,14 @@ struct Locked {
     locked: bool,
 }
 
-/// Per-job locks for one process (SQLite: one node).
-type LocalLocks = Mutex<HashMap<&'static str, Arc<Mutex<()>>>>;
+#[derive(QueryableByName)]
+struct DbFile {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    file: String,
+}
+
+/// Per-job locks for one process (SQLite: one node), by database file and job.
+type LocalLocks = Mutex<HashMap<String, Arc<Mutex<()>>>>;
 
 fn local_locks() -> &'static LocalLocks {
     static LOCKS: OnceLock<LocalLocks> = OnceLock::new();
@@ -116,9 +122,17 @@ pub fn run_once(conn: &mut DbConn, job: &Job, ctx: &JobCtx) -> Ran {
             }
             outcome(result)
         }
-        DbConn::Sqlite(_) => {
+        DbConn::Sqlite(c) => {
+            // Keyed by database file too, so two databases served by one
+            // process (tests) do not hold each other's jobs.
+            let file =
+                diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                    .get_result::<DbFile>(c)
+                    .map(|f| f.file)
+                    .unwrap_or_default();
+            let key = format!("{file}\u{0}{}", job.name);
             let lock = match local_locks().lock() {
-                Ok(mut map) => map.entry(job.name).or_default().clone(),
+                Ok(mut map) => map.entry(key).or_default().clone(),
                 Err(_) => return Ran::Failed("job lock table poisoned".into()),
             };
             let Ok(_guard) = lock.try_lock() else {

@@ -319,7 +319,147 @@ pub const ROUTES: &[Route] = &[
         "post",
         "/api/v1/leads/{id}/convert",
         "leads",
-        "Convert a lead into a customer and a contact",
+        "Convert a lead into a customer and a contact (and an opportunity)",
+    ),
+    Route(
+        "post",
+        "/api/v1/opportunities/{id}/stage",
+        "opportunities",
+        "Move to another stage, close as won/lost/invalid (with a reason) or reopen",
+    ),
+    Route(
+        "get",
+        "/api/v1/opportunities/{id}/history",
+        "opportunities",
+        "Every stage change of an opportunity",
+    ),
+    Route(
+        "get",
+        "/api/v1/pipelines",
+        "pipelines",
+        "Pipelines open to the caller, with their stages",
+    ),
+    Route(
+        "post",
+        "/api/v1/pipelines",
+        "pipelines",
+        "Create a pipeline with its stages (administrators)",
+    ),
+    Route("get", "/api/v1/pipelines/{id}", "pipelines", "One pipeline"),
+    Route(
+        "put",
+        "/api/v1/pipelines/{id}",
+        "pipelines",
+        "Replace a pipeline's definition and stages, naming the version read",
+    ),
+    Route(
+        "delete",
+        "/api/v1/pipelines/{id}",
+        "pipelines",
+        "Delete a pipeline no opportunity uses",
+    ),
+    Route(
+        "get",
+        "/api/v1/pipelines/{id}/board",
+        "pipelines",
+        "The board: each stage's count, sums and newest cards (limit, view=mine)",
+    ),
+    Route(
+        "get",
+        "/api/v1/product-categories",
+        "products",
+        "The product category tree",
+    ),
+    Route(
+        "post",
+        "/api/v1/product-categories",
+        "products",
+        "Create a product category",
+    ),
+    Route(
+        "put",
+        "/api/v1/product-categories/{id}",
+        "products",
+        "Rename or move a product category",
+    ),
+    Route(
+        "delete",
+        "/api/v1/product-categories/{id}",
+        "products",
+        "Delete an empty product category",
+    ),
+    Route(
+        "get",
+        "/api/v1/pools",
+        "pools",
+        "Customer pools the caller belongs to",
+    ),
+    Route(
+        "post",
+        "/api/v1/pools",
+        "pools",
+        "Create a pool with members, administrators and rules (administrators)",
+    ),
+    Route("get", "/api/v1/pools/{id}", "pools", "One pool"),
+    Route(
+        "put",
+        "/api/v1/pools/{id}",
+        "pools",
+        "Replace a pool's definition, naming the version read",
+    ),
+    Route(
+        "delete",
+        "/api/v1/pools/{id}",
+        "pools",
+        "Delete an empty pool",
+    ),
+    Route(
+        "get",
+        "/api/v1/pools/{id}/customers",
+        "pools",
+        "The customers in a pool (q, filter, sort, cursor, limit, total)",
+    ),
+    Route(
+        "get",
+        "/api/v1/pools/{id}/limits",
+        "pools",
+        "The caller's claims today and customers owned against the pool's limits",
+    ),
+    Route(
+        "post",
+        "/api/v1/pools/{id}/claim",
+        "pools",
+        "Claim pooled customers for oneself, within the limits",
+    ),
+    Route(
+        "post",
+        "/api/v1/pools/{id}/assign",
+        "pools",
+        "Assign pooled customers to a member (pool administrators)",
+    ),
+    Route(
+        "post",
+        "/api/v1/pools/{id}/move",
+        "pools",
+        "Move pooled customers to another pool (pool administrators)",
+    ),
+    Route(
+        "post",
+        "/api/v1/pools/{id}/put",
+        "pools",
+        "Put one's customers into the pool, with a reason",
+    ),
+    Route(
+        "post",
+        "/api/v1/pools/returns",
+        "pools",
+        "Apply the pools' return rules now (administrators)",
+    ),
+    Route(
+        "post",
+        "/api/v1/transfers",
+        "transfers",
+        "Move a user's customers, contacts, leads, opportunities and open tasks to another user or a pool",
     ),
 ];
 
@@ -341,6 +481,7 @@ fn field_schema(f: &Field) -> Value {
         Kind::Tags => {
             json!({"type": "array", "items": {"type": "string", "maxLength": 30}, "maxItems": 20})
         }
+        Kind::Json => json!({"type": "array"}),
     };
     if !f.input
         && let Some(o) = s.as_object_mut()

@@ -286,6 +286,11 @@ fn parse_utc_offset(z: &str) -> Option<FixedOffset> {
     FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
+/// Today's date in `zone`.
+pub fn today_in(zone: &str) -> chrono::NaiveDate {
+    Utc::now().with_timezone(&offset(zone)).date_naive()
+}
+
 /// The UTC start and end of the current day in `zone`.
 pub fn today_utc_range(zone: &str) -> (NaiveDateTime, NaiveDateTime) {
     let off = offset(zone);

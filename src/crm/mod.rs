@@ -5,7 +5,12 @@ pub mod customers;
 pub mod demo;
 pub mod followups;
 pub mod leads;
+pub mod opportunities;
+pub mod pipelines;
+pub mod pools;
+pub mod products;
 pub mod tasks;
+pub mod transfers;
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -22,7 +27,14 @@ pub static RECORD_SPECS: &[&EntitySpec] = &[
     &leads::SPEC,
     &followups::SPEC,
     &tasks::SPEC,
+    &opportunities::SPEC,
+    &products::SPEC,
 ];
+
+/// The business modules' scheduled jobs.
+pub fn jobs() -> Vec<crate::core::jobs::Job> {
+    vec![pools::returns_job()]
+}
 
 /// Every business module's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -36,10 +48,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(todo_api)
         .service(followup_types_api)
         .service(set_followup_types_api);
+    products::routes(cfg);
+    pipelines::routes(cfg);
+    pools::api::routes(cfg);
+    transfers::routes(cfg);
     cfg.service(records_api::scope(&leads::SPEC, |c| {
         c.route("/{id}/convert", web::post().to(leads::convert::convert_api));
     }));
-    for spec in RECORD_SPECS.iter().filter(|s| s.name != "leads") {
+    cfg.service(records_api::scope(
+        &opportunities::SPEC,
+        opportunities::extra_routes,
+    ));
+    for spec in RECORD_SPECS
+        .iter()
+        .filter(|s| s.name != "leads" && s.name != "opportunities")
+    {
         cfg.service(records_api::scope(spec, |_| {}));
     }
 }
@@ -93,10 +116,12 @@ fn mine(actor: &Actor, owner_col: &str, view: &str, limit: i64) -> ListParams {
 }
 
 /// `GET /api/v1/todo`: the caller's to-do centre: customers to follow up
-/// today, tasks due today and overdue, and their new leads, each with a
-/// (capped) count. Sections the caller has no permission for are left out.
+/// today, tasks due today and overdue, customers the pool rules will take
+/// back soon, opportunities expected to close this month, and their new
+/// leads, each with a (capped) count. Sections the caller has no permission for are left out.
 #[actix_web::get("/api/v1/todo")]
 async fn todo_api(actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
     let out = state
         .db(move |c| {
             let mut out = serde_json::Map::new();
@@ -118,6 +143,21 @@ async fn todo_api(actor: Actor, state: web::Data<AppState>) -> Result<HttpRespon
                         json!(records::list(c, &actor, &tasks::SPEC, &p)?),
                     );
                 }
+            }
+            if actor.can("customers", "view") {
+                let (items, count) = pools::warnings(c, &actor, now, 20)?;
+                out.insert(
+                    "pool_returns_soon".into(),
+                    json!({ "items": items, "total": count }),
+                );
+            }
+            if actor.can("opportunities", "view") {
+                let mut p = mine(&actor, "owner_id", "closing_this_month", 20);
+                p.sort = Some("expected_close_date".into());
+                out.insert(
+                    "opportunities_closing_this_month".into(),
+                    json!(records::list(c, &actor, &opportunities::SPEC, &p)?),
+                );
             }
             if actor.can("leads", "view") {
                 let mut p = mine(&actor, "owner_id", "new_this_week", 20);

@@ -182,6 +182,16 @@ impl TestServer {
 
     /// Serve an existing test database (e.g. one a CLI command filled).
     pub fn start_with_db(db: TestDb, tweak: impl FnOnce(&mut Settings)) -> TestServer {
+        Self::start_with_clock(db, tweak, Arc::new(rapport::core::jobs::SystemClock))
+    }
+
+    /// A server whose business rules read "now" from `clock` (a test moves
+    /// a `ManualClock` to let days pass).
+    pub fn start_with_clock(
+        db: TestDb,
+        tweak: impl FnOnce(&mut Settings),
+        clock: Arc<dyn rapport::core::jobs::Clock>,
+    ) -> TestServer {
         let mut settings = settings_for(&db);
         tweak(&mut settings);
         let data_dir = settings.data_dir.clone();
@@ -192,7 +202,7 @@ impl TestServer {
                     app::prepare_data_dir(&settings)?;
                     let tls = app::load_tls(&settings)?;
                     let pool = app::open_database(&settings)?;
-                    app::bind(Arc::new(settings), pool, tls)
+                    app::bind_with_clock(Arc::new(settings), pool, tls, clock)
                 })();
                 match started {
                     Ok(running) => {

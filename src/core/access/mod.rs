@@ -32,6 +32,10 @@ pub const MODULES: &[&str] = &[
     "admin",
 ];
 
+/// Modules whose records belong to the company rather than to a person (the
+/// product catalogue): the permission decides, the data scope does not.
+pub const COMPANY_WIDE: &[&str] = &["products"];
+
 /// Actions a role can grant on a module.
 pub const ACTIONS: &[&str] = &[
     "view", "create", "edit", "delete", "export", "import", "transfer", "claim", "manage",
@@ -172,8 +176,15 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
         description: "Own customers, leads and opportunities; claims from the pool; deletes own tasks",
         scope: DataScope::SelfOnly,
         permissions: || {
-            let mut p = perms(SALES_MODULES, &["view", "create", "edit", "claim"]);
+            // The product catalogue is the company's: salespeople read it.
+            let own: Vec<&str> = SALES_MODULES
+                .iter()
+                .copied()
+                .filter(|m| *m != "products")
+                .collect();
+            let mut p = perms(&own, &["view", "create", "edit", "claim"]);
             p.extend(perms(&["tasks"], &["delete"]));
+            p.push("products.view".into());
             p
         },
     },

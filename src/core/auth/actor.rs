@@ -107,6 +107,9 @@ impl Actor {
         if !self.can(module, action) {
             return Ok(OwnerFilter::Nothing);
         }
+        if access::COMPANY_WIDE.contains(&module) {
+            return Ok(OwnerFilter::All);
+        }
         match self.scope(module, action) {
             None => Ok(OwnerFilter::Nothing),
             Some(scope) => {

@@ -165,6 +165,12 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        pool_id -> Nullable<BigInt>,
+        pooled_at -> Nullable<Timestamp>,
+        pool_reason -> Text,
+        previous_owner_id -> Nullable<BigInt>,
+        owner_since -> Nullable<Timestamp>,
+        last_opportunity_at -> Nullable<Timestamp>,
     }
 }
 
@@ -289,6 +295,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        opportunity_id -> Nullable<BigInt>,
     }
 }
 
@@ -339,6 +346,146 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pipelines (id) {
+        id -> BigInt,
+        name -> Text,
+        departments -> Text,
+        active -> Bool,
+        position -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    pipeline_stages (id) {
+        id -> BigInt,
+        pipeline_id -> BigInt,
+        name -> Text,
+        position -> Integer,
+        probability -> Integer,
+    }
+}
+
+diesel::table! {
+    product_categories (id) {
+        id -> BigInt,
+        parent_id -> Nullable<BigInt>,
+        name -> Text,
+        position -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> BigInt,
+        owner_id -> Nullable<BigInt>,
+        code -> Text,
+        name -> Text,
+        category_id -> Nullable<BigInt>,
+        unit -> Text,
+        list_price -> Nullable<BigInt>,
+        currency -> Text,
+        active -> Bool,
+        description -> Text,
+        custom -> Text,
+        search_text -> Text,
+        search_cjk -> Text,
+        created_by -> Nullable<BigInt>,
+        updated_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    opportunities (id) {
+        id -> BigInt,
+        owner_id -> Nullable<BigInt>,
+        name -> Text,
+        customer_id -> BigInt,
+        contact_ids -> Text,
+        pipeline_id -> BigInt,
+        stage_id -> BigInt,
+        status -> Text,
+        close_reason -> Text,
+        closed_at -> Nullable<Timestamp>,
+        probability -> Nullable<BigInt>,
+        amount -> Nullable<BigInt>,
+        currency -> Text,
+        items -> Text,
+        discount -> Text,
+        expected_close_date -> Text,
+        source -> Text,
+        notes -> Text,
+        lead_id -> Nullable<BigInt>,
+        custom -> Text,
+        search_text -> Text,
+        search_cjk -> Text,
+        created_by -> Nullable<BigInt>,
+        updated_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    opportunity_stage_history (id) {
+        id -> BigInt,
+        opportunity_id -> BigInt,
+        from_stage_id -> Nullable<BigInt>,
+        to_stage_id -> Nullable<BigInt>,
+        from_status -> Text,
+        to_status -> Text,
+        reason -> Text,
+        changed_by -> Nullable<BigInt>,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pools (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        active -> Bool,
+        rules -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    pool_members (id) {
+        id -> BigInt,
+        pool_id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        department_id -> Nullable<BigInt>,
+        is_admin -> Bool,
+    }
+}
+
+diesel::table! {
+    pool_events (id) {
+        id -> BigInt,
+        pool_id -> Nullable<BigInt>,
+        customer_id -> BigInt,
+        action -> Text,
+        user_id -> Nullable<BigInt>,
+        from_owner_id -> Nullable<BigInt>,
+        to_owner_id -> Nullable<BigInt>,
+        reason -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
@@ -348,6 +495,8 @@ diesel::joinable!(record_shares -> users (user_id));
 diesel::joinable!(customers -> users (owner_id));
 diesel::joinable!(saved_views -> users (user_id));
 diesel::joinable!(contacts -> customers (customer_id));
+diesel::joinable!(pipeline_stages -> pipelines (pipeline_id));
+diesel::joinable!(pool_members -> pools (pool_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -369,4 +518,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     tasks,
     attachments,
     record_follows,
+    pipelines,
+    pipeline_stages,
+    product_categories,
+    products,
+    opportunities,
+    opportunity_stage_history,
+    pools,
+    pool_members,
+    pool_events,
 );

@@ -47,6 +47,9 @@ pub enum Kind {
     User,
     /// A list of short labels, stored as a JSON array.
     Tags,
+    /// A JSON array or object stored as text; the spec's `prepare` hook
+    /// checks its shape (an opportunity's line items, its contacts).
+    Json,
 }
 
 impl Kind {
@@ -67,7 +70,7 @@ impl Kind {
     fn empty(self) -> Value {
         match self {
             Kind::Bool => Value::Bool(false),
-            Kind::Tags => Value::Array(vec![]),
+            Kind::Tags | Kind::Json => Value::Array(vec![]),
             Kind::Choice(options) => Value::from(options.first().copied().unwrap_or("")),
             k if k.nullable() => Value::Null,
             _ => Value::from(""),
@@ -88,6 +91,8 @@ pub struct Field {
     pub sortable: bool,
     /// Part of the text search.
     pub search: bool,
+    /// A boolean that is true when left out (a product is active).
+    pub default_on: bool,
 }
 
 /// A field with the usual properties: optional, client-set, not sorted, not searched.
@@ -99,6 +104,7 @@ pub const fn field(name: &'static str, kind: Kind) -> Field {
         input: true,
         sortable: false,
         search: false,
+        default_on: false,
     }
 }
 
@@ -117,6 +123,10 @@ impl Field {
     }
     pub const fn server(mut self) -> Field {
         self.input = false;
+        self
+    }
+    pub const fn default_on(mut self) -> Field {
+        self.default_on = true;
         self
     }
 }
@@ -271,7 +281,7 @@ impl EntitySpec {
                         *v = serde_json::to_value(t).unwrap_or(Value::Null);
                     }
                 }
-                Kind::Tags => {
+                Kind::Tags | Kind::Json => {
                     if let Some(s) = v.as_str() {
                         *v = serde_json::from_str(s).unwrap_or(Value::Array(vec![]));
                     }
@@ -320,6 +330,9 @@ fn as_text(name: &str, v: &Value) -> Result<String, AppError> {
 fn clean_value(f: &Field, v: &Value) -> Result<Value, AppError> {
     let name = f.name;
     let blank = v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty());
+    if f.kind == Kind::Bool && v.is_null() {
+        return Ok(Value::Bool(f.default_on));
+    }
     if blank && f.kind != Kind::Bool {
         if f.required {
             return Err(AppError::invalid(name, "is required"));
@@ -397,6 +410,10 @@ fn clean_value(f: &Field, v: &Value) -> Result<Value, AppError> {
             }
             Value::from(s)
         }
+        Kind::Json => match v {
+            Value::Array(_) | Value::Object(_) => v.clone(),
+            _ => return Err(AppError::invalid(name, "a JSON list or object")),
+        },
         Kind::Tags => {
             let Value::Array(items) = v else {
                 return Err(AppError::invalid(name, "a list of labels"));

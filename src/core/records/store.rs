@@ -34,8 +34,9 @@ fn not_found(spec: &EntitySpec, id: i64) -> AppError {
     AppError::NotFound(format!("{} {id} not found", spec.singular))
 }
 
-/// Records of `spec` selected by the condition `cond` appends after `WHERE`.
-fn select_where(
+/// Records of `spec` selected by the condition `cond` appends after `WHERE`
+/// (no scope: callers add it with `push_scope_on`).
+pub fn select_where(
     conn: &mut DbConn,
     spec: &EntitySpec,
     cond: impl FnOnce(&mut Sql),
@@ -132,7 +133,7 @@ pub fn user_names(
 }
 
 /// Owner names for a set of records.
-fn with_names(
+pub fn with_names(
     conn: &mut DbConn,
     spec: &EntitySpec,
     mut recs: Vec<Record>,
@@ -438,7 +439,7 @@ fn push_value(sql: &mut Sql, kind: Kind, v: &Value) {
                 sql.push("NULL");
             }
         },
-        Kind::Tags => {
+        Kind::Tags | Kind::Json => {
             sql.text(v.to_string());
         }
         _ => {

@@ -51,6 +51,12 @@ pub struct CustomerRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i32,
+    pub pool_id: Option<i64>,
+    pub pooled_at: Option<NaiveDateTime>,
+    pub pool_reason: String,
+    pub previous_owner_id: Option<i64>,
+    pub owner_since: Option<NaiveDateTime>,
+    pub last_opportunity_at: Option<NaiveDateTime>,
 }
 
 /// A customer as the API and pages show it.
@@ -87,6 +93,14 @@ pub struct Customer {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i32,
+    /// The pool the customer sits in (no owner) or was last claimed from.
+    pub pool_id: Option<i64>,
+    pub pooled_at: Option<NaiveDateTime>,
+    pub pool_reason: String,
+    pub previous_owner_id: Option<i64>,
+    /// Since when the current owner has the customer (pool rules count from it).
+    pub owner_since: Option<NaiveDateTime>,
+    pub last_opportunity_at: Option<NaiveDateTime>,
 }
 
 impl From<CustomerRow> for Customer {
@@ -122,6 +136,12 @@ impl From<CustomerRow> for Customer {
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
+            pool_id: r.pool_id,
+            pooled_at: r.pooled_at,
+            pool_reason: r.pool_reason,
+            previous_owner_id: r.previous_owner_id,
+            owner_since: r.owner_since,
+            last_opportunity_at: r.last_opportunity_at,
         }
     }
 }

@@ -50,6 +50,10 @@ pub const COLUMNS: &[Column] = &[
     col("created_by", ColKind::Int, false, true),
     col("created_at", ColKind::Time, true, false),
     col("updated_at", ColKind::Time, true, false),
+    col("pool_id", ColKind::Int, false, true),
+    col("pooled_at", ColKind::Time, false, true),
+    col("owner_since", ColKind::Time, false, true),
+    col("last_opportunity_at", ColKind::Time, false, true),
 ];
 
 const fn col(name: &'static str, kind: ColKind, sortable: bool, nullable: bool) -> Column {
@@ -452,6 +456,17 @@ pub fn update(
                 &Customer::from(current),
             ));
         }
+        if clean.owner_id != before.owner_id {
+            // A new owner: the pool rules count from now, and a pooled
+            // customer given to someone leaves its pool.
+            diesel::update(customers::table.find(id.0))
+                .set((
+                    customers::owner_since.eq(Some(now())),
+                    customers::previous_owner_id.eq(before.owner_id),
+                    customers::pooled_at.eq(None::<chrono::NaiveDateTime>),
+                ))
+                .execute(conn)?;
+        }
         let row = customers::table
             .find(id.0)
             .select(CustomerRow::as_select())
@@ -573,6 +588,51 @@ pub fn list(conn: &mut DbConn, actor: &Actor, p: &ListParams) -> Result<Page<Cus
         id_of: &|r: &CustomerRow| r.id,
     };
     let page = listing::page(conn, actor, &p, &owners, &spec)?;
+    Ok(Page {
+        items: with_owner_names(conn, page.items)?,
+        next_cursor: page.next_cursor,
+        total: page.total,
+        sort: page.sort,
+    })
+}
+
+/// A page of the customers sitting in pool `pool_id` (no owner); the
+/// caller has checked that the actor belongs to the pool.
+pub fn list_pool(
+    conn: &mut DbConn,
+    actor: &Actor,
+    pool_id: i64,
+    p: &ListParams,
+) -> Result<Page<Customer>, AppError> {
+    let defs = custom_defs(conn)?;
+    let mut p = p.clone();
+    if p.view.is_some() {
+        return Err(AppError::invalid(
+            "view",
+            "a pool's list has no views; filter it instead",
+        ));
+    }
+    p.filters.push(crate::core::list::Filter {
+        field: "pool_id".into(),
+        op: crate::core::list::Op::Eq,
+        value: vec![pool_id.to_string()],
+    });
+    p.filters.push(crate::core::list::Filter {
+        field: "owner_id".into(),
+        op: crate::core::list::Op::Empty,
+        value: vec![],
+    });
+    let spec = listing::Spec {
+        table: &TABLE,
+        columns: COLUMNS,
+        defs: &defs,
+        extra_views: None,
+        select_inner: "customers.*",
+        select_outer: "*",
+        sort_value: &sort_value,
+        id_of: &|r: &CustomerRow| r.id,
+    };
+    let page = listing::page(conn, actor, &p, &OwnerFilter::All, &spec)?;
     Ok(Page {
         items: with_owner_names(conn, page.items)?,
         next_cursor: page.next_cursor,

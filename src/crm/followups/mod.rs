@@ -23,6 +23,7 @@ pub const FIELDS: &[Field] = &[
     field("customer_id", Kind::Ref("customers")),
     field("contact_id", Kind::Ref("contacts")),
     field("lead_id", Kind::Ref("leads")),
+    field("opportunity_id", Kind::Ref("opportunities")),
 ];
 
 pub static SPEC: EntitySpec = EntitySpec {
@@ -102,6 +103,26 @@ fn prepare(
                 return Err(AppError::invalid(
                     "contact_id",
                     format!("contact {contact} belongs to customer {c}, not {given}"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    // An opportunity's follow-up belongs to the opportunity's customer
+    // (the link itself is checked for visibility by the record kernel).
+    if let Some(opp) = r.get("opportunity_id").and_then(Value::as_i64) {
+        let mut sql = Sql::new(conn.backend());
+        sql.push("SELECT customer_id FROM opportunities WHERE id = ")
+            .int(opp);
+        let of = sql.load::<CustomerOf>(conn)?.first().map(|c| c.customer_id);
+        match (of, r.get("customer_id").and_then(Value::as_i64)) {
+            (Some(c), None) => {
+                r.insert("customer_id".into(), Value::from(c));
+            }
+            (Some(c), Some(given)) if c != given => {
+                return Err(AppError::invalid(
+                    "opportunity_id",
+                    format!("opportunity {opp} belongs to customer {c}, not {given}"),
                 ));
             }
             _ => {}

@@ -30,6 +30,10 @@ pub struct ConvertInput {
     pub contact: Map<String, Value>,
     /// Create the customer even though similar customers exist.
     pub confirm_duplicates: bool,
+    /// Also open an opportunity for the customer with these fields (name,
+    /// pipeline_id, amount, items …); the pipeline defaults to the first one
+    /// open to the user.
+    pub opportunity: Option<Map<String, Value>>,
 }
 
 fn s(r: &Record, k: &str) -> Value {
@@ -162,6 +166,12 @@ pub fn convert(
             .as_ref()
             .and_then(|c| c.get("id"))
             .and_then(Value::as_i64);
+        let opportunity = match &input.opportunity {
+            None => None,
+            Some(fields) => Some(open_opportunity(
+                conn, actor, &lead, &customer, contact_id, fields, id,
+            )?),
+        };
         // The lead's follow-ups now also belong to the customer; attachments move.
         let mut sql = Sql::new(conn.backend());
         sql.push("UPDATE followups SET customer_id = ")
@@ -213,12 +223,71 @@ pub fn convert(
                 "status": [s(&lead, "status"), "converted"],
                 "converted_customer_id": [null, cid],
                 "converted_contact_id": [null, contact_id],
+                "opportunity_id": [null, opportunity.as_ref().and_then(|o| o.get("id")).cloned()],
                 "followups_moved": moved,
                 "attachments_moved": files,
             }),
         )?;
-        Ok(json!({ "lead": after, "customer": customer, "contact": contact }))
+        Ok(json!({
+            "lead": after,
+            "customer": customer,
+            "contact": contact,
+            "opportunity": opportunity,
+        }))
     })
+}
+
+/// The opportunity a conversion opens: the user's fields over defaults
+/// from the lead and the customer, linked back to the lead.
+fn open_opportunity(
+    conn: &mut DbConn,
+    actor: &Actor,
+    lead: &Record,
+    customer: &crate::crm::customers::model::Customer,
+    contact_id: Option<i64>,
+    fields: &Map<String, Value>,
+    lead_id: i64,
+) -> Result<Record, AppError> {
+    let spec = &crate::crm::opportunities::SPEC;
+    let mut m = Map::new();
+    m.insert("name".into(), Value::from(customer.name.clone()));
+    m.insert("customer_id".into(), Value::from(customer.id.0));
+    m.insert(
+        "contact_ids".into(),
+        json!(contact_id.into_iter().collect::<Vec<_>>()),
+    );
+    m.insert("owner_id".into(), json!(customer.owner_id));
+    m.insert("source".into(), s(lead, "source"));
+    if !fields.contains_key("pipeline_id") {
+        let first = crate::crm::pipelines::list(conn, actor)?
+            .into_iter()
+            .find(|p| p.active && crate::crm::pipelines::usable_by(p, actor))
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "opportunity.pipeline_id",
+                    "no pipeline is open to you; ask an administrator to set one up",
+                )
+            })?;
+        m.insert("pipeline_id".into(), Value::from(first.id));
+    }
+    for (k, v) in fields {
+        m.insert(k.clone(), v.clone());
+    }
+    let made = store::create(conn, actor, spec, &m, true).map_err(|e| match e {
+        AppError::Invalid { field, message } => AppError::Invalid {
+            field: Some(format!("opportunity.{}", field.unwrap_or_default())),
+            message,
+        },
+        other => other,
+    })?;
+    let oid = made.get("id").and_then(Value::as_i64).unwrap_or_default();
+    let mut sql = Sql::new(conn.backend());
+    sql.push("UPDATE opportunities SET lead_id = ")
+        .int(lead_id)
+        .push(" WHERE id = ")
+        .int(oid);
+    sql.execute(conn)?;
+    store::read(conn, spec, oid)
 }
 
 /// `POST /api/v1/leads/{id}/convert`

@@ -9,7 +9,14 @@ use crate::core::records::{EntitySpec, Field, Kind, Record, field};
 use crate::core::sql::Sql;
 
 /// Records a task can be about.
-pub const RELATED: &[&str] = &["", "customers", "contacts", "leads", "followups"];
+pub const RELATED: &[&str] = &[
+    "",
+    "customers",
+    "contacts",
+    "leads",
+    "followups",
+    "opportunities",
+];
 pub const STATUSES: &[&str] = &["open", "in_progress", "done", "cancelled"];
 
 pub const FIELDS: &[Field] = &[
