@@ -248,14 +248,18 @@ pub fn connect(settings: &Settings) -> Result<db::DbConn, StartError> {
 /// pool, for CLI commands.
 pub fn open_connection(settings: &Settings) -> Result<db::DbConn, StartError> {
     let mut conn = connect(settings)?;
-    let applied =
-        migrations::run_pending(&mut conn).map_err(|e| StartError::Runtime(e.to_string()))?;
-    for name in &applied {
-        tracing::info!(migration = %name, "applied migration");
-    }
-    let id = kv::instance_id(&mut conn).map_err(|e| StartError::Runtime(e.to_string()))?;
-    crate::core::org::roles::ensure_builtin(&mut conn)
-        .map_err(|e| StartError::Runtime(format!("creating built-in roles: {e}")))?;
+    // Nodes starting together take turns: one migrates and creates the
+    // built-in rows, the next finds them.
+    let id = migrations::with_migration_lock(&mut conn, |conn| {
+        for name in migrations::run_pending(conn)? {
+            tracing::info!(migration = %name, "applied migration");
+        }
+        let id = kv::instance_id(conn)?;
+        crate::core::org::roles::ensure_builtin(conn)
+            .map_err(|e| db::DbError::Migration(format!("creating built-in roles: {e}")))?;
+        Ok(id)
+    })
+    .map_err(|e| StartError::Runtime(e.to_string()))?;
     let described = settings
         .database_url()
         .map(|u| u.describe())

@@ -85,7 +85,7 @@ fn start(loaded: &Loaded, file_tls: Option<app::Tls>) -> Result<(), Failure> {
         tracing::info!(
             count = pending.len(),
             migrations = %pending.join(", "),
-            target = %migrations::latest_known(),
+            schema = %migrations::latest_known(),
             "database schema upgrade: applying pending migrations"
         );
     }

@@ -26,11 +26,26 @@ fn err(e: impl std::fmt::Display) -> DbError {
 /// an advisory lock, so nodes starting at once apply them once, one after
 /// the other.
 pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    with_migration_lock(conn, |conn| {
+        refuse_newer_schema(conn)?;
+        apply_pending(conn)
+    })
+}
+
+/// Run `f` holding the PostgreSQL advisory lock on the schema (re-entrant
+/// within one connection; nothing to hold on SQLite, which locks the file).
+/// Even reading the applied list may create diesel's bookkeeping table, and
+/// two nodes doing that at once collide; so do two nodes creating the
+/// built-in rows at their first start.
+pub fn with_migration_lock<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
     if let DbConn::Pg(c) = conn {
         diesel::sql_query(format!("SELECT pg_advisory_lock({})", migration_lock_key()))
             .execute(c)?;
     }
-    let result = refuse_newer_schema(conn).and_then(|()| apply_pending(conn));
+    let result = f(conn);
     if let DbConn::Pg(c) = conn {
         // Also released when the connection closes.
         let _ = diesel::sql_query(format!(
@@ -97,10 +112,10 @@ pub fn refuse_newer_schema(conn: &mut DbConn) -> Result<(), DbError> {
 }
 
 fn applied_and_known(conn: &mut DbConn) -> Result<(Vec<String>, Vec<String>), DbError> {
-    let (applied, known) = match conn {
-        DbConn::Sqlite(c) => (c.applied_migrations().map_err(err)?, names(&SQLITE)?),
-        DbConn::Pg(c) => (c.applied_migrations().map_err(err)?, names(&POSTGRES)?),
-    };
+    let (applied, known) = with_migration_lock(conn, |conn| match conn {
+        DbConn::Sqlite(c) => Ok((c.applied_migrations().map_err(err)?, names(&SQLITE)?)),
+        DbConn::Pg(c) => Ok((c.applied_migrations().map_err(err)?, names(&POSTGRES)?)),
+    })?;
     Ok((applied.iter().map(|v| v.to_string()).collect(), known))
 }
 
