@@ -234,37 +234,60 @@ pub fn open_database(settings: &Settings) -> Result<Pool, StartError> {
     db::open_pool(&url, settings.database.pool_size).map_err(|e| StartError::Runtime(e.to_string()))
 }
 
-/// One prepared connection (migrated, instance id, built-in roles) without a
-/// pool, for CLI commands.
-pub fn open_connection(settings: &Settings) -> Result<db::DbConn, StartError> {
+/// One connection to the configured database, nothing applied yet; the
+/// default SQLite file (inside the data dir) is created on first use.
+pub fn connect(settings: &Settings) -> Result<db::DbConn, StartError> {
     if settings.database.url.trim().is_empty() {
-        // The default SQLite file lives in the data dir: create it on first use.
         prepare_data_dir(settings)?;
     }
     let url = settings
         .database_url()
         .map_err(|e| StartError::Config(format!("database.url: {e}")))?;
-    let mut conn = db::open_single(&url).map_err(|e| StartError::Runtime(e.to_string()))?;
-    let applied =
-        migrations::run_pending(&mut conn).map_err(|e| StartError::Runtime(e.to_string()))?;
-    for name in &applied {
-        tracing::info!(migration = %name, "applied migration");
-    }
-    let id = kv::instance_id(&mut conn).map_err(|e| StartError::Runtime(e.to_string()))?;
-    crate::core::org::roles::ensure_builtin(&mut conn)
-        .map_err(|e| StartError::Runtime(format!("creating built-in roles: {e}")))?;
-    tracing::info!(database = %url.describe(), instance = %id, "database ready");
+    db::open_single(&url).map_err(|e| StartError::Runtime(e.to_string()))
+}
+
+/// One prepared connection (migrated, instance id, built-in roles) without a
+/// pool, for CLI commands.
+pub fn open_connection(settings: &Settings) -> Result<db::DbConn, StartError> {
+    let mut conn = connect(settings)?;
+    // Nodes starting together take turns: one migrates and creates the
+    // built-in rows, the next finds them.
+    let id = migrations::with_migration_lock(&mut conn, |conn| {
+        for name in migrations::run_pending(conn)? {
+            tracing::info!(migration = %name, "applied migration");
+        }
+        let id = kv::instance_id(conn)?;
+        crate::core::org::roles::ensure_builtin(conn)
+            .map_err(|e| db::DbError::Migration(format!("creating built-in roles: {e}")))?;
+        Ok(id)
+    })
+    .map_err(|e| StartError::Runtime(e.to_string()))?;
+    let described = settings
+        .database_url()
+        .map(|u| u.describe())
+        .unwrap_or_default();
+    tracing::info!(database = %described, instance = %id, "database ready");
     Ok(conn)
+}
+
+/// HTTPS as `tls.mode` asks: the rustls config, and the handle that
+/// re-reads its certificate and key (SIGHUP).
+pub struct Tls {
+    pub config: rustls::ServerConfig,
+    pub certs: Arc<tls::ReloadableCert>,
 }
 
 /// The TLS config for `tls.mode`, generating a self-signed pair on first
 /// start when asked to.
 pub fn load_tls(settings: &Settings) -> Result<Option<rustls::ServerConfig>, StartError> {
-    match settings.tls.mode {
-        TlsMode::Off => Ok(None),
-        TlsMode::Files => tls::server_config(&settings.tls.cert, &settings.tls.key)
-            .map(Some)
-            .map_err(StartError::Config),
+    Ok(load_reloadable_tls(settings)?.map(|t| t.config))
+}
+
+/// [`load_tls`] with the handle to reload the certificate while serving.
+pub fn load_reloadable_tls(settings: &Settings) -> Result<Option<Tls>, StartError> {
+    let (cert, key) = match settings.tls.mode {
+        TlsMode::Off => return Ok(None),
+        TlsMode::Files => (settings.tls.cert.clone(), settings.tls.key.clone()),
         TlsMode::SelfSigned => {
             let (cert, key) = self_signed_paths(settings);
             if !cert.exists() || !key.exists() {
@@ -277,12 +300,16 @@ pub fn load_tls(settings: &Settings) -> Result<Option<rustls::ServerConfig>, Sta
                     "generated a self-signed certificate"
                 );
             }
-            let config = tls::server_config(&cert, &key).map_err(StartError::Config)?;
-            let fp = tls::file_fingerprint(&cert).map_err(StartError::Config)?;
-            tracing::info!(sha256 = %fp, "TLS certificate fingerprint (compare it with what the browser shows)");
-            Ok(Some(config))
+            (cert, key)
         }
+    };
+    let certs = tls::ReloadableCert::load(&cert, &key).map_err(StartError::Config)?;
+    let config = tls::reloadable_config(certs.clone()).map_err(StartError::Config)?;
+    if settings.tls.mode == TlsMode::SelfSigned {
+        let fp = tls::file_fingerprint(&cert).map_err(StartError::Config)?;
+        tracing::info!(sha256 = %fp, "TLS certificate fingerprint (compare it with what the browser shows)");
     }
+    Ok(Some(Tls { config, certs }))
 }
 
 fn self_signed_paths(settings: &Settings) -> (PathBuf, PathBuf) {

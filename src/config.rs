@@ -30,6 +30,34 @@ pub struct Settings {
     pub tls: TlsSettings,
     pub log: LogSettings,
     pub auth: AuthSettings,
+    pub storage: StorageSettings,
+    pub jobs: JobSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Directory for attachment files. Empty: `<data_dir>/attachments`.
+    /// With several nodes, a directory every node mounts (NFS, SMB, CephFS).
+    pub attachments_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobSettings {
+    /// Seconds between removals of expired sessions.
+    pub session_purge_seconds: u64,
+    /// Seconds between removals of attachment files no record refers to.
+    pub attachment_cleanup_seconds: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            session_purge_seconds: 600,
+            attachment_cleanup_seconds: 21_600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,8 +127,10 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// Level or filter directives, e.g. `info` or `info,rapport=debug`.
     pub level: String,
-    /// Daily log files kept in `<data_dir>/logs/`; 0 turns file logs off.
+    /// Daily log files kept in `dir`; 0 turns file logs off.
     pub keep: usize,
+    /// Directory of the daily log files. Empty: `<data_dir>/logs`.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +178,8 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             log: LogSettings::default(),
             auth: AuthSettings::default(),
+            storage: StorageSettings::default(),
+            jobs: JobSettings::default(),
         }
     }
 }
@@ -189,6 +221,7 @@ impl Default for LogSettings {
             format: LogFormat::Human,
             level: "info".into(),
             keep: 14,
+            dir: PathBuf::new(),
         }
     }
 }
@@ -591,6 +624,20 @@ impl Settings {
                 );
             }
         }
+        for (key, value) in [
+            (
+                "jobs.session_purge_seconds",
+                self.jobs.session_purge_seconds,
+            ),
+            (
+                "jobs.attachment_cleanup_seconds",
+                self.jobs.attachment_cleanup_seconds,
+            ),
+        ] {
+            if !(1..=604_800).contains(&value) {
+                return bad(key, format!("{value} is out of range 1..=604800 (a week)"));
+            }
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
             return bad("log.level", format!("`{}`: {e}", self.log.level));
         }
@@ -628,7 +675,21 @@ impl Settings {
     }
 
     pub fn logs_dir(&self) -> PathBuf {
-        self.data_dir.join("logs")
+        if self.log.dir.as_os_str().is_empty() {
+            self.data_dir.join("logs")
+        } else {
+            self.log.dir.clone()
+        }
+    }
+
+    /// Where attachment files live: `storage.attachments_dir`, else
+    /// `<data_dir>/attachments`.
+    pub fn attachments_dir(&self) -> PathBuf {
+        if self.storage.attachments_dir.as_os_str().is_empty() {
+            self.data_dir.join("attachments")
+        } else {
+            self.storage.attachments_dir.clone()
+        }
     }
 
     /// The settings as TOML, with the database password replaced by `****`.

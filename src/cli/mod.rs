@@ -40,11 +40,15 @@ pub struct Cli {
 pub enum Command {
     /// Run the web UI and API (applies pending migrations first).
     Serve,
-    /// Apply pending database migrations, or list them with --status.
+    /// Apply pending database migrations, or list them with --status / --dry-run.
     Migrate {
         /// List applied and pending migrations without changing anything.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "dry_run")]
         status: bool,
+        /// List the migrations that would run (here or at the next `serve`)
+        /// without changing anything.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print the effective configuration (secrets redacted) and check the installation.
     Doctor,
@@ -121,7 +125,14 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Serve => load(&cli).and_then(|l| serve::run(&l)),
-        Command::Migrate { status } => load(&cli).and_then(|l| migrate::run(&l, *status)),
+        Command::Migrate { status, dry_run } => {
+            let mode = match (status, dry_run) {
+                (true, _) => migrate::Mode::Status,
+                (_, true) => migrate::Mode::DryRun,
+                _ => migrate::Mode::Apply,
+            };
+            load(&cli).and_then(|l| migrate::run(&l, mode))
+        }
         Command::Doctor => load(&cli).and_then(|l| doctor::run(&l)),
         Command::Init(a) => load(&cli).and_then(|l| admin::init(&l, a)),
         Command::User(c) => load(&cli).and_then(|l| admin::user(&l, c)),

@@ -1,10 +1,12 @@
-//! `rapport serve`: check the configuration, open the database, migrate, listen.
+//! `rapport serve`: check the configuration, open the database, migrate,
+//! listen; SIGHUP re-reads the TLS certificate and key.
 
 use std::sync::Arc;
 
 use crate::app;
-use crate::config::{Loaded, TlsMode};
-use crate::core::telemetry;
+use crate::config::{Loaded, Settings, TlsMode};
+use crate::core::db::migrations;
+use crate::core::{telemetry, tls};
 
 use super::Failure;
 
@@ -14,7 +16,7 @@ pub fn run(loaded: &Loaded) -> Result<(), Failure> {
     // created on disk.
     let file_tls = match settings.tls.mode {
         TlsMode::SelfSigned => None,
-        _ => app::load_tls(settings)?,
+        _ => app::load_reloadable_tls(settings)?,
     };
     let created = Created::before_start(settings);
     let result = start(loaded, file_tls);
@@ -63,7 +65,7 @@ impl Created {
     }
 }
 
-fn start(loaded: &Loaded, file_tls: Option<rustls::ServerConfig>) -> Result<(), Failure> {
+fn start(loaded: &Loaded, file_tls: Option<app::Tls>) -> Result<(), Failure> {
     let settings = &loaded.settings;
     app::prepare_data_dir(settings)?;
     let _log_guard =
@@ -75,9 +77,18 @@ fn start(loaded: &Loaded, file_tls: Option<rustls::ServerConfig>) -> Result<(), 
         }
     }
     let tls = match settings.tls.mode {
-        TlsMode::SelfSigned => app::load_tls(settings)?,
+        TlsMode::SelfSigned => app::load_reloadable_tls(settings)?,
         _ => file_tls,
     };
+    let pending = pending_migrations(settings)?;
+    if !pending.is_empty() {
+        tracing::info!(
+            count = pending.len(),
+            migrations = %pending.join(", "),
+            schema = %migrations::latest_known(),
+            "database schema upgrade: applying pending migrations"
+        );
+    }
     let pool = app::open_database(settings)?;
     let settings = Arc::new(settings.clone());
     actix_web::rt::System::new().block_on(async move {
@@ -89,14 +100,19 @@ fn start(loaded: &Loaded, file_tls: Option<rustls::ServerConfig>) -> Result<(), 
         };
         let mut jobs = crate::core::jobs::Scheduler::start(
             pool.clone(),
-            crate::core::jobs::builtin_jobs()
+            crate::core::jobs::builtin_jobs_with(&settings.jobs)
                 .into_iter()
                 .chain(crate::crm::jobs())
                 .collect(),
             Arc::new(crate::core::jobs::SystemClock),
             settings.clone(),
         );
-        let running = app::bind(settings, pool, tls)?;
+        let (config, certs) = match tls {
+            Some(t) => (Some(t.config), Some(t.certs)),
+            None => (None, None),
+        };
+        reload_on_hangup(certs);
+        let running = app::bind(settings, pool, config)?;
         if let Some(token) = setup_token {
             let scheme = if running.https { "https" } else { "http" };
             let host = match running.addr.ip() {
@@ -119,4 +135,47 @@ fn start(loaded: &Loaded, file_tls: Option<rustls::ServerConfig>) -> Result<(), 
         tracing::info!("Rapport stopped");
         Ok(())
     })
+}
+
+/// The migrations this start will apply, in order; refuses (changing
+/// nothing) a database whose schema is newer than this binary.
+fn pending_migrations(settings: &Settings) -> Result<Vec<String>, Failure> {
+    let mut conn = app::connect(settings)?;
+    migrations::refuse_newer_schema(&mut conn)?;
+    Ok(migrations::pending_migrations(&mut conn)?)
+}
+
+/// On SIGHUP (`systemctl reload rapport`) read the certificate and key
+/// files again: new connections get the new pair, open ones keep theirs; a
+/// pair that does not load is logged and the one in use stays. Without TLS
+/// SIGHUP is logged and otherwise ignored (it no longer ends the process).
+/// Call inside the actix System.
+fn reload_on_hangup(certs: Option<Arc<tls::ReloadableCert>>) {
+    use actix_web::rt::signal::unix::{SignalKind, signal};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; reloading TLS files needs a restart");
+            return;
+        }
+    };
+    actix_web::rt::spawn(async move {
+        while hangup.recv().await.is_some() {
+            let Some(certs) = &certs else {
+                tracing::info!("SIGHUP: nothing to reload (tls.mode = \"off\")");
+                continue;
+            };
+            match certs.reload() {
+                Ok(fp) => tracing::info!(
+                    cert = %certs.cert_path().display(),
+                    sha256 = %fp,
+                    "SIGHUP: TLS certificate reloaded; new connections use it"
+                ),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "SIGHUP: TLS certificate not reloaded; the previous one stays in use"
+                ),
+            }
+        }
+    });
 }

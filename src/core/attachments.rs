@@ -1,4 +1,5 @@
-//! Attachments of any record: files kept under `<data_dir>/attachments/`
+//! Attachments of any record: files kept under `storage.attachments_dir`
+//! (default `<data_dir>/attachments/`; a shared mount with several nodes)
 //! by their SHA-256 (outside any web root), their type decided by sniffing
 //! the content, never by the name or the client's word; served only as
 //! downloads, never inline, and HTML, SVG, scripts and programs are refused.
@@ -182,12 +183,10 @@ fn clean_name(name: &str) -> Result<String, AppError> {
     Ok(base)
 }
 
-fn dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("attachments")
-}
-
-fn path_for(data_dir: &Path, sha: &str) -> PathBuf {
-    dir(data_dir).join(&sha[..2]).join(sha)
+/// `<root>/<first two hex digits>/<sha256>`, `root` being
+/// [`crate::config::Settings::attachments_dir`].
+fn path_for(root: &Path, sha: &str) -> PathBuf {
+    root.join(sha.get(..2).unwrap_or("00")).join(sha)
 }
 
 /// Can the actor see (or, with `write`, change) record `id` of `entity`?
@@ -267,10 +266,10 @@ pub fn move_all(conn: &mut DbConn, from: (&str, i64), to: (&str, i64)) -> QueryR
     .execute(conn)
 }
 
-/// Delete files no attachment refers to any more; returns how many.
-pub fn collect_garbage(conn: &mut DbConn, data_dir: &Path) -> Result<usize, AppError> {
-    let root = dir(data_dir);
-    let Ok(shards) = std::fs::read_dir(&root) else {
+/// Delete files under the attachments directory `root` that no attachment
+/// refers to any more; returns how many.
+pub fn collect_garbage(conn: &mut DbConn, root: &Path) -> Result<usize, AppError> {
+    let Ok(shards) = std::fs::read_dir(root) else {
         return Ok(0);
     };
     let mut removed = 0;
@@ -338,11 +337,11 @@ async fn upload_api(
     let name = clean_name(q.name.as_deref().unwrap_or(""))?;
     let kind = sniff(&name, &body)?;
     let sha = crate::core::tls::hex(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
-    let data_dir = state.settings.data_dir.clone();
+    let root = state.settings.attachments_dir();
     let a = state
         .db(move |conn| {
             reachable(conn, &actor, &q.entity, q.record_id, true)?;
-            let path = path_for(&data_dir, &sha);
+            let path = path_for(&root, &sha);
             // A file already there is the same content: refresh its time so
             // the clean-up (which spares young files) does not take it away
             // between here and the row's commit.
@@ -352,7 +351,7 @@ async fn upload_api(
                 .and_then(|f| f.set_modified(std::time::SystemTime::now()))
                 .is_ok();
             if !reused {
-                let parent = path.parent().unwrap_or(&data_dir).to_path_buf();
+                let parent = path.parent().unwrap_or(&root).to_path_buf();
                 std::fs::create_dir_all(&parent)
                     .map_err(|e| AppError::Internal(format!("{}: {e}", parent.display())))?;
                 let tmp = parent.join(format!(
@@ -422,11 +421,11 @@ async fn download_api(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let data_dir = state.settings.data_dir.clone();
+    let root = state.settings.attachments_dir();
     let (a, bytes) = state
         .db(move |conn| {
             let a = find(conn, &actor, id, false)?;
-            let bytes = std::fs::read(path_for(&data_dir, &a.sha256))
+            let bytes = std::fs::read(path_for(&root, &a.sha256))
                 .map_err(|e| AppError::Internal(format!("attachment {id}: {e}")))?;
             Ok((a, bytes))
         })

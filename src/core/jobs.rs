@@ -1,7 +1,9 @@
 //! Background jobs on a schedule. With several nodes on one PostgreSQL,
 //! each run takes a PostgreSQL advisory lock named after the job, so only one
 //! node runs a job at a time; on SQLite (one node) a process-local lock does
-//! the same. Time comes from a [`Clock`] so tests can move it.
+//! the same. The time of the last run is kept in the database (`settings`
+//! key `job.<name>.last_run`), so a job runs once per interval across all
+//! nodes, not once per node. Time comes from a [`Clock`] so tests can move it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +16,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::core::db::{DbConn, Pool};
+use crate::core::settings as kv;
 
 /// Where "now" comes from.
 pub trait Clock: Send + Sync {
@@ -75,6 +78,9 @@ pub enum Ran {
     Done(String),
     /// Another node (or thread) holds the lock.
     Busy,
+    /// It ran (here or on another node) less than an interval ago; due again
+    /// in this long.
+    NotDue(Duration),
     Failed(String),
 }
 
@@ -105,6 +111,48 @@ fn local_locks() -> &'static LocalLocks {
 
 /// Run `job` once if no one else is running it right now.
 pub fn run_once(conn: &mut DbConn, job: &Job, ctx: &JobCtx) -> Ran {
+    with_lock(conn, job, |conn| outcome((job.run)(conn, ctx)))
+}
+
+/// Run `job` if no one else is running it and its last run, on any node,
+/// is at least `job.every` ago. The run is recorded before it starts, so a
+/// job that crashes the process is not retried before the next interval.
+pub fn run_if_due(conn: &mut DbConn, job: &Job, ctx: &JobCtx) -> Ran {
+    with_lock(conn, job, |conn| {
+        let now = ctx.clock.now();
+        let key = last_run_key(job.name);
+        let last = match kv::get(conn, &key) {
+            Ok(v) => v.and_then(|t| NaiveDateTime::parse_from_str(&t, TIME_FORMAT).ok()),
+            Err(e) => return Ran::Failed(e.to_string()),
+        };
+        if let Some(last) = last {
+            let since = (now - last).to_std().unwrap_or(Duration::ZERO);
+            if since < job.every {
+                return Ran::NotDue(job.every - since);
+            }
+        }
+        if let Err(e) = kv::set(conn, &key, &now.format(TIME_FORMAT).to_string()) {
+            return Ran::Failed(e.to_string());
+        }
+        outcome((job.run)(conn, ctx))
+    })
+}
+
+const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
+
+fn last_run_key(name: &str) -> String {
+    format!("job.{name}.last_run")
+}
+
+/// When `job` last started on any node, if ever.
+pub fn last_run(conn: &mut DbConn, name: &str) -> QueryResult<Option<NaiveDateTime>> {
+    Ok(kv::get(conn, &last_run_key(name))?
+        .and_then(|t| NaiveDateTime::parse_from_str(&t, TIME_FORMAT).ok()))
+}
+
+/// Call `f` holding the job's lock: a PostgreSQL advisory lock (all nodes),
+/// or a process-local one on SQLite (one node).
+fn with_lock(conn: &mut DbConn, job: &Job, f: impl FnOnce(&mut DbConn) -> Ran) -> Ran {
     let key = lock_key(job.name);
     match conn {
         DbConn::Pg(c) => {
@@ -116,11 +164,11 @@ pub fn run_once(conn: &mut DbConn, job: &Job, ctx: &JobCtx) -> Ran {
                 Ok(false) => return Ran::Busy,
                 Err(e) => return Ran::Failed(e.to_string()),
             }
-            let result = (job.run)(conn, ctx);
+            let ran = f(conn);
             if let DbConn::Pg(c) = conn {
                 let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({key})")).execute(c);
             }
-            outcome(result)
+            ran
         }
         DbConn::Sqlite(c) => {
             // Keyed by database file too, so two databases served by one
@@ -138,7 +186,7 @@ pub fn run_once(conn: &mut DbConn, job: &Job, ctx: &JobCtx) -> Ran {
             let Ok(_guard) = lock.try_lock() else {
                 return Ran::Busy;
             };
-            outcome((job.run)(conn, ctx))
+            f(conn)
         }
     }
 }
@@ -150,6 +198,9 @@ fn outcome(r: Result<String, crate::core::error::AppError>) -> Ran {
     }
 }
 
+/// Longest wait before a new scheduler first looks at a job.
+const FIRST_LOOK: Duration = Duration::from_secs(60);
+
 /// The running scheduler; dropping it (or `stop`) ends the thread.
 pub struct Scheduler {
     stop: Arc<AtomicBool>,
@@ -157,8 +208,10 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Start a thread that runs each job every `job.every`, first after one
-    /// interval (so a restart loop cannot hammer the database).
+    /// Start a thread that runs each job every `job.every` across all nodes
+    /// ([`run_if_due`]). The first look is after a minute at most (sooner for
+    /// shorter intervals); whether the job then runs depends on its last run
+    /// in the database, so restarts neither repeat nor postpone it.
     pub fn start(
         pool: Pool,
         jobs: Vec<Job>,
@@ -171,7 +224,10 @@ impl Scheduler {
             .name("rapport-jobs".into())
             .spawn(move || {
                 let started = Instant::now();
-                let mut next: Vec<Instant> = jobs.iter().map(|j| started + j.every).collect();
+                let mut next: Vec<Instant> = jobs
+                    .iter()
+                    .map(|j| started + j.every.min(FIRST_LOOK))
+                    .collect();
                 while !flag.load(Ordering::Relaxed) {
                     let now = Instant::now();
                     for (job, due) in jobs.iter().zip(next.iter_mut()) {
@@ -187,11 +243,13 @@ impl Scheduler {
                             clock: clock.as_ref(),
                             settings: &settings,
                         };
-                        match run_once(&mut conn, job, &ctx) {
+                        match run_if_due(&mut conn, job, &ctx) {
                             Ran::Done(summary) => {
                                 tracing::info!(job = job.name, %summary, "job ran")
                             }
                             Ran::Busy => tracing::debug!(job = job.name, "job running elsewhere"),
+                            // Ran elsewhere meanwhile: look again when it is due.
+                            Ran::NotDue(left) => *due = now + left,
                             Ran::Failed(e) => {
                                 tracing::warn!(job = job.name, error = %e, "job failed")
                             }
@@ -218,12 +276,17 @@ impl Drop for Scheduler {
     }
 }
 
-/// Jobs of the kernel; business modules add theirs.
+/// Jobs of the kernel at their default intervals; business modules add theirs.
 pub fn builtin_jobs() -> Vec<Job> {
+    builtin_jobs_with(&crate::config::JobSettings::default())
+}
+
+/// Jobs of the kernel at the intervals of the `[jobs]` settings.
+pub fn builtin_jobs_with(intervals: &crate::config::JobSettings) -> Vec<Job> {
     vec![
         Job {
             name: "purge-expired-sessions",
-            every: Duration::from_secs(600),
+            every: Duration::from_secs(intervals.session_purge_seconds),
             run: |conn, ctx| {
                 let n =
                     crate::core::auth::session::purge_expired(conn, ctx.settings.auth.lifetimes())?;
@@ -232,9 +295,12 @@ pub fn builtin_jobs() -> Vec<Job> {
         },
         Job {
             name: "remove-unused-attachment-files",
-            every: Duration::from_secs(6 * 3600),
+            every: Duration::from_secs(intervals.attachment_cleanup_seconds),
             run: |conn, ctx| {
-                let n = crate::core::attachments::collect_garbage(conn, &ctx.settings.data_dir)?;
+                let n = crate::core::attachments::collect_garbage(
+                    conn,
+                    &ctx.settings.attachments_dir(),
+                )?;
                 Ok(format!("{n} unused attachment file(s) removed"))
             },
         },

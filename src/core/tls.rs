@@ -1,13 +1,16 @@
 //! HTTPS: loading PEM files into a rustls server config (TLS 1.2 and 1.3
-//! only, ring provider) and generating self-signed certificates.
+//! only, ring provider) whose certificate can be swapped while the server
+//! runs (SIGHUP), and generating self-signed certificates.
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use ring::rand::SecureRandom;
 use rustls::ServerConfig;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -65,17 +68,14 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     })
 }
 
-/// Build the rustls config from a certificate chain and key file; checks that
-/// the key belongs to the certificate.
-pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
+/// The certificate chain and key in `cert` and `key`, checked to belong
+/// together.
+pub fn load_pair(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {
     let certs = load_certs(cert)?;
     let key_der = load_key(key)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)
+    let provider = rustls::crypto::ring::default_provider();
+    CertifiedKey::from_der(certs, key_der, &provider)
+        .map(Arc::new)
         .map_err(|e| match e {
             rustls::Error::InconsistentKeys(_) => format!(
                 "tls.key {} does not match the certificate in tls.cert {}",
@@ -87,9 +87,85 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
                 cert.display(),
                 key.display()
             ),
-        })?;
+        })
+}
+
+/// The server's certificate, swappable while the server runs: every new
+/// TLS handshake takes the pair current at that moment, connections that
+/// are already open keep theirs.
+#[derive(Debug)]
+pub struct ReloadableCert {
+    cert: PathBuf,
+    key: PathBuf,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl ReloadableCert {
+    /// Load `cert` and `key`; they are read again by [`ReloadableCert::reload`].
+    pub fn load(cert: &Path, key: &Path) -> Result<Arc<ReloadableCert>, String> {
+        let pair = load_pair(cert, key)?;
+        Ok(Arc::new(ReloadableCert {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            current: RwLock::new(pair),
+        }))
+    }
+
+    /// Read the files again. On success new handshakes use the new pair and
+    /// its fingerprint is returned; on any error (unreadable, not PEM, key
+    /// not matching) the pair in use stays and the error names the file.
+    pub fn reload(&self) -> Result<String, String> {
+        let pair = load_pair(&self.cert, &self.key)?;
+        let fp = pair
+            .cert
+            .first()
+            .map(|c| fingerprint(c.as_ref()))
+            .unwrap_or_default();
+        match self.current.write() {
+            Ok(mut current) => *current = pair,
+            // A writer panicked mid-swap; the value is a plain Arc, so
+            // replacing it is still sound.
+            Err(poisoned) => *poisoned.into_inner() = pair,
+        }
+        Ok(fp)
+    }
+
+    /// The certificate file, for log lines.
+    pub fn cert_path(&self) -> &Path {
+        &self.cert
+    }
+
+    fn current(&self) -> Arc<CertifiedKey> {
+        match self.current.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+impl ResolvesServerCert for ReloadableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+/// A rustls server config (TLS 1.2 and 1.3, ring) serving whatever pair
+/// `certs` holds at each handshake.
+pub fn reloadable_config(certs: Arc<ReloadableCert>) -> Result<ServerConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_no_client_auth()
+        .with_cert_resolver(certs);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Build the rustls config from a certificate chain and key file; checks that
+/// the key belongs to the certificate.
+pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
+    reloadable_config(ReloadableCert::load(cert, key)?)
 }
 
 /// A freshly generated certificate and key, PEM encoded.

@@ -7,6 +7,7 @@
 )]
 
 pub mod browser;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

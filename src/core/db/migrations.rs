@@ -1,5 +1,6 @@
 //! Embedded migrations, one tree per backend with identical names.
 
+use diesel::RunQueryDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::{DbConn, DbError};
@@ -19,7 +20,48 @@ fn err(e: impl std::fmt::Display) -> DbError {
 }
 
 /// Apply every pending migration; returns the names applied, in order.
+///
+/// Refuses, changing nothing, a database with migrations this binary does
+/// not know ([`refuse_newer_schema`]). On PostgreSQL the migrations run under
+/// an advisory lock, so nodes starting at once apply them once, one after
+/// the other.
 pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    with_migration_lock(conn, |conn| {
+        refuse_newer_schema(conn)?;
+        apply_pending(conn)
+    })
+}
+
+/// Run `f` holding the PostgreSQL advisory lock on the schema (re-entrant
+/// within one connection; nothing to hold on SQLite, which locks the file).
+/// Even reading the applied list may create diesel's bookkeeping table, and
+/// two nodes doing that at once collide; so do two nodes creating the
+/// built-in rows at their first start.
+pub fn with_migration_lock<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    if let DbConn::Pg(c) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_lock({})", migration_lock_key()))
+            .execute(c)?;
+    }
+    let result = f(conn);
+    if let DbConn::Pg(c) = conn {
+        // Also released when the connection closes.
+        let _ = diesel::sql_query(format!(
+            "SELECT pg_advisory_unlock({})",
+            migration_lock_key()
+        ))
+        .execute(c);
+    }
+    result
+}
+
+fn migration_lock_key() -> i64 {
+    super::advisory_key("rapport-schema-migrations")
+}
+
+fn apply_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
     let versions: Vec<String> = match conn {
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE).map_err(err)?,
         DbConn::Pg(c) => c.run_pending_migrations(POSTGRES).map_err(err)?,
@@ -31,13 +73,55 @@ pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
     Ok(versions.iter().map(|v| name_for(&all, v)).collect())
 }
 
+/// Names of the migrations this binary would apply, in order; empty when
+/// the schema is current. Changes nothing.
+pub fn pending_migrations(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    Ok(status(conn)?
+        .into_iter()
+        .filter(|m| !m.applied)
+        .map(|m| m.name)
+        .collect())
+}
+
+/// Versions recorded as applied in the database that this binary does not
+/// know, in order: the schema is newer than the binary.
+pub fn unknown_applied(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    let (applied, known) = applied_and_known(conn)?;
+    let known: Vec<String> = known.iter().map(|n| version_of(n)).collect();
+    let mut unknown: Vec<String> = applied.into_iter().filter(|v| !known.contains(v)).collect();
+    unknown.sort();
+    Ok(unknown)
+}
+
+/// An error naming the unknown migrations if the database schema is newer
+/// than this binary; nothing is changed either way.
+pub fn refuse_newer_schema(conn: &mut DbConn) -> Result<(), DbError> {
+    let unknown = unknown_applied(conn)?;
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(DbError::SchemaNewer(format!(
+        "the database schema is newer than this rapport {}: it has {} migration(s) this \
+         version does not know ({}; this version ends at {}). A newer rapport (another node or \
+         a newer package) has upgraded it. Install that version here too; nothing was changed",
+        env!("CARGO_PKG_VERSION"),
+        unknown.len(),
+        unknown.join(", "),
+        latest_known(),
+    )))
+}
+
+fn applied_and_known(conn: &mut DbConn) -> Result<(Vec<String>, Vec<String>), DbError> {
+    let (applied, known) = with_migration_lock(conn, |conn| match conn {
+        DbConn::Sqlite(c) => Ok((c.applied_migrations().map_err(err)?, names(&SQLITE)?)),
+        DbConn::Pg(c) => Ok((c.applied_migrations().map_err(err)?, names(&POSTGRES)?)),
+    })?;
+    Ok((applied.iter().map(|v| v.to_string()).collect(), known))
+}
+
 /// Every known migration in order, each marked applied or pending.
 pub fn status(conn: &mut DbConn) -> Result<Vec<MigrationState>, DbError> {
-    let (applied, known) = match conn {
-        DbConn::Sqlite(c) => (c.applied_migrations().map_err(err)?, names(&SQLITE)?),
-        DbConn::Pg(c) => (c.applied_migrations().map_err(err)?, names(&POSTGRES)?),
-    };
-    let applied: Vec<String> = applied.iter().map(|v| v.to_string()).collect();
+    let (applied, known) = applied_and_known(conn)?;
     Ok(known
         .into_iter()
         .map(|name| {

@@ -149,6 +149,10 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The database has migrations this binary does not know: a newer
+    /// version (another node, a newer package) has upgraded it.
+    #[error("{0}")]
+    SchemaNewer(String),
     #[error("connection pool: {0}")]
     Pool(String),
 }

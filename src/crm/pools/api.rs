@@ -219,6 +219,8 @@ async fn returns_api(actor: Actor, state: web::Data<AppState>) -> Result<HttpRes
                     "the pool returns are running right now; try again in a minute".into(),
                 )),
                 crate::core::jobs::Ran::Failed(e) => Err(AppError::Internal(e)),
+                // run_once does not look at the schedule.
+                crate::core::jobs::Ran::NotDue(_) => Ok("not due".to_string()),
             }
         })
         .await?;
