@@ -4,6 +4,7 @@
 # create rate (each create writes its audit row in the same transaction).
 #
 #   benches/sales.sh [SIZE] [SECONDS] [CONNECTIONS] [DATA_DIR]
+#   ONLY='board|pool' benches/sales.sh large 5 2 /tmp/bench-data
 #
 # SIZE is what `rapport demo --size` takes (default large = 1,000,000
 # customers, 1,000,000 contacts, 2,000,000 follow-ups, 200,000 leads,
@@ -54,7 +55,9 @@ report() { # label wrk-output
   errs=$(awk '/Non-2xx/ {print $NF}' <<<"$2")
   printf '%-44s %10s %10s %10s %10s %8s\n' "$1" "$rps" "$p50" "$p90" "$p99" "${errs:-0}"
 }
+# ONLY=regex limits the run to the endpoints whose label matches.
 run() { # label token path
+  [[ -n "${ONLY:-}" && ! "$1" =~ $ONLY ]] && return
   report "$1" "$(wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Authorization: Bearer $2" "$base$3")"
 }
 echo "machine: $(nproc) cores; wrk -t2 -c$conns -d${secs}s; $(sed -n 1p "$data/demo.txt")"
@@ -87,6 +90,17 @@ run "tasks, overdue (salesperson)"             "$sales_token" "/api/v1/tasks?lim
 run "to-do centre (salesperson)"               "$sales_token" "/api/v1/todo"
 run "global search 张伟 (salesperson)"         "$sales_token" "/api/v1/search?q=$(enc '张伟')"
 
+pipeline=$(curl -fs -H "Authorization: Bearer $admin_token" "$base/api/v1/pipelines" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+pool=$(curl -fs -H "Authorization: Bearer $admin_token" "$base/api/v1/pools" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+run "opportunities, first page (admin)"        "$admin_token" "/api/v1/opportunities?limit=50"
+run "opportunities, open (salesperson)"        "$sales_token" "/api/v1/opportunities?limit=50&view=open"
+run "opportunities by amount (admin)"          "$admin_token" "/api/v1/opportunities?limit=50&sort=-amount"
+run "opportunities search CRM (salesperson)"   "$sales_token" "/api/v1/opportunities?limit=50&q=CRM"
+run "pipeline board (admin, all)"              "$admin_token" "/api/v1/pipelines/$pipeline/board"
+run "pipeline board (salesperson, self)"       "$sales_token" "/api/v1/pipelines/$pipeline/board"
+run "pool customers, first page (salesperson)" "$sales_token" "/api/v1/pools/$pool/customers?limit=50"
+run "pool customers search 科技 (salesperson)" "$sales_token" "/api/v1/pools/$pool/customers?limit=50&q=$(enc '科技')"
+
 # Creates: every request a new customer (or contact) with a unique name, no
 # duplicate confirmation, so the duplicate check runs each time.
 cat > "$work/create.lua" <<'LUA'
@@ -111,6 +125,17 @@ LUA
 create() { # label token path body
   report "$1" "$(CREATE_PATH=$3 CREATE_BODY=$4 wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$work/create.lua" -H "Authorization: Bearer $2" "$base")"
 }
+[[ -z "${ONLY:-}" || "create" =~ $ONLY ]] && \
 create "create customer with audit (salesperson)" "$sales_token" "/api/v1/customers" '{"name":"压测客户NN","tags":["压测"]}'
+[[ -z "${ONLY:-}" || "create" =~ $ONLY ]] && \
 create "create contact with audit (admin)"       "$admin_token" "/api/v1/contacts" "{\"customer_id\":$id,\"name\":\"压测联系人NN\",\"email\":\"nn-NN@example.cn\"}"
 echo "server RSS after load: $(awk '/^VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$pid/status), peak $(awk '/^VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$pid/status)"
+
+# The pool job over every customer: the first run returns what the rules
+# say is due, the second is the steady nightly run (nothing new due).
+if [[ -z "${ONLY:-}" || "pool job" =~ $ONLY ]]; then
+  for pass in "first run" "second run"; do
+    out=$(curl -fs -w ' %{time_total}' -X POST -H "Authorization: Bearer $admin_token" "$base/api/v1/pools/returns")
+    echo "pool return job, $pass: $(sed 's/.*"summary":"\([^"]*\)".* \(.*\)/\1 in \2 s/' <<<"$out")"
+  done
+fi

@@ -706,7 +706,7 @@ fn pool_job_runs_once(backend: Backend) {
         .iter()
         .map(|r| match r {
             jobs::Ran::Done(s) => s.split(' ').next().unwrap().parse::<usize>().unwrap(),
-            jobs::Ran::Busy => 0,
+            jobs::Ran::Busy | jobs::Ran::NotDue(_) => 0,
             jobs::Ran::Failed(e) => panic!("job failed: {e}"),
         })
         .sum();

@@ -51,14 +51,17 @@ pub fn run(loaded: &Loaded, a: &DemoArgs) -> Result<(), Failure> {
     .map_err(|e| Failure::runtime(e.to_string()))?;
     eprintln!();
     println!(
-        "demo data: {} departments, {} users, {} customers, {} contacts, {} leads, {} follow-ups, {} tasks in {:.1} s",
+        "demo data: {} departments, {} users, {} customers ({} in the pool), {} contacts, {} leads, {} follow-ups, {} tasks, {} products, {} opportunities in {:.1} s",
         report.departments,
         report.users,
         report.customers,
+        report.pooled,
         report.contacts,
         report.leads,
         report.followups,
         report.tasks,
+        report.products,
+        report.opportunities,
         report.seconds
     );
     for (name, secs) in &report.steps {

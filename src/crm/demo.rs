@@ -403,6 +403,9 @@ pub struct Report {
     pub leads: usize,
     pub followups: usize,
     pub tasks: usize,
+    pub products: usize,
+    pub opportunities: usize,
+    pub pooled: usize,
     pub admin_email: String,
     pub password: String,
     pub seconds: f64,
@@ -438,8 +441,17 @@ fn load(
                     let mut recs = Vec::with_capacity(n);
                     for _ in 0..n {
                         let (input, created) = make(rng);
-                        let input = input.as_object().cloned().unwrap_or_default();
-                        let (rec, _) = crate::core::records::validate(spec, &input)?;
+                        let mut input = input.as_object().cloned().unwrap_or_default();
+                        // Server-kept fields (an opportunity's close time) are
+                        // history here, not input: set after validation.
+                        let kept: Vec<(String, serde_json::Value)> = spec
+                            .fields
+                            .iter()
+                            .filter(|f| !f.input)
+                            .filter_map(|f| input.remove(f.name).map(|v| (f.name.to_string(), v)))
+                            .collect();
+                        let (mut rec, _) = crate::core::records::validate(spec, &input)?;
+                        rec.extend(kept);
                         recs.push((rec, created));
                     }
                     let rows: Vec<NewRow> = recs
@@ -462,6 +474,137 @@ fn load(
         Ok(())
     })?;
     Ok(written)
+}
+
+/// A product catalogue: three categories with sub-categories, 60 products.
+fn demo_products(conn: &mut DbConn, rng: &mut Rng) -> Result<usize, AppError> {
+    use crate::core::db::schema::product_categories as pc;
+    let t = now();
+    let mut leaves = Vec::new();
+    for (i, (top, subs)) in [
+        ("软件", &["订阅", "授权"][..]),
+        ("硬件", &["服务器", "终端"][..]),
+        ("服务", &["实施", "培训", "维保"][..]),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let parent: i64 = diesel::insert_into(pc::table)
+            .values((
+                pc::name.eq(top),
+                pc::position.eq(i as i32),
+                pc::created_at.eq(t),
+                pc::updated_at.eq(t),
+            ))
+            .returning(pc::id)
+            .get_result(conn)?;
+        for (j, sub) in subs.iter().enumerate() {
+            let id: i64 = diesel::insert_into(pc::table)
+                .values((
+                    pc::name.eq(sub),
+                    pc::parent_id.eq(Some(parent)),
+                    pc::position.eq(j as i32),
+                    pc::created_at.eq(t),
+                    pc::updated_at.eq(t),
+                ))
+                .returning(pc::id)
+                .get_result(conn)?;
+            leaves.push((id, *sub));
+        }
+    }
+    let mut n = 0;
+    load(conn, rng, &crate::crm::products::SPEC, 60, |rng| {
+        n += 1;
+        let (cat, label) = *rng.pick(&leaves);
+        let rec = serde_json::json!({
+            "code": format!("P-{n:04}"), "name": format!("{label}{}号", n),
+            "category_id": cat, "unit": rng.pick(&["套", "台", "人天", "年", "个"]),
+            "list_price": (rng.below(2000) as i64 + 10) * 10_000, "currency": "CNY",
+            "active": !rng.chance(10),
+        });
+        (rec, t)
+    })
+}
+
+/// A pipeline with its stages; its id and the stages' (id, probability).
+fn demo_pipeline(
+    conn: &mut DbConn,
+    name: &str,
+    stages: &[(&str, i32)],
+) -> Result<(i64, Vec<(i64, i32)>), AppError> {
+    use crate::core::db::schema::{pipeline_stages as st, pipelines as pl};
+    let t = now();
+    let id: i64 = diesel::insert_into(pl::table)
+        .values((
+            pl::name.eq(name),
+            pl::created_at.eq(t),
+            pl::updated_at.eq(t),
+        ))
+        .returning(pl::id)
+        .get_result(conn)?;
+    let mut out = Vec::new();
+    for (i, (s, p)) in stages.iter().enumerate() {
+        let sid: i64 = diesel::insert_into(st::table)
+            .values((
+                st::pipeline_id.eq(id),
+                st::name.eq(s),
+                st::position.eq(i as i32),
+                st::probability.eq(p),
+            ))
+            .returning(st::id)
+            .get_result(conn)?;
+        out.push((sid, *p));
+    }
+    Ok((id, out))
+}
+
+/// One pool for every sales team, the managers as its administrators, and
+/// the customers nobody owns inside it. Returns how many are pooled.
+fn demo_pool(conn: &mut DbConn, teams: &[i64], managers: &[i64]) -> Result<usize, AppError> {
+    use crate::core::db::schema::{pool_members as pm, pools};
+    let t = now();
+    let rules = crate::crm::pools::rules::Rules {
+        no_follow_up: crate::crm::pools::rules::Days {
+            days: 600,
+            by_level: [("A".to_string(), 720)].into_iter().collect(),
+        },
+        exempt_won: true,
+        warn_days: 7,
+        claims_per_day: 20,
+        reclaim_cooldown_days: 7,
+        ..Default::default()
+    };
+    let id: i64 = diesel::insert_into(pools::table)
+        .values((
+            pools::name.eq("公海"),
+            pools::description.eq("600 天（A 级客户 720 天）未跟进的客户自动退回"),
+            pools::rules.eq(serde_json::to_string(&rules).unwrap_or_default()),
+            pools::created_at.eq(t),
+            pools::updated_at.eq(t),
+        ))
+        .returning(pools::id)
+        .get_result(conn)?;
+    for d in teams {
+        diesel::insert_into(pm::table)
+            .values((pm::pool_id.eq(id), pm::department_id.eq(Some(*d))))
+            .execute(conn)?;
+    }
+    for m in managers {
+        diesel::insert_into(pm::table)
+            .values((
+                pm::pool_id.eq(id),
+                pm::user_id.eq(Some(*m)),
+                pm::is_admin.eq(true),
+            ))
+            .execute(conn)?;
+    }
+    let n = diesel::update(customers::table.filter(customers::owner_id.is_null()))
+        .set((
+            customers::pool_id.eq(Some(id)),
+            customers::pooled_at.eq(customers::created_at.nullable()),
+        ))
+        .execute(conn)?;
+    Ok(n)
 }
 
 /// Does the database hold anything beyond an empty installation?
@@ -552,6 +695,8 @@ pub fn generate(
         admin_role,
     )?;
     let mut user_count = 1;
+    let mut team_ids = Vec::new();
+    let mut managers = Vec::new();
     for (ri, (region, teams)) in regions.iter().enumerate() {
         let rid = dep(conn, region, Some(hq))?;
         department_count += 1;
@@ -564,8 +709,10 @@ pub fn generate(
             manager_role,
         )?;
         user_count += 1;
+        managers.push(mgr);
         for (ti, team) in teams.iter().enumerate() {
             let tid = dep(conn, team, Some(rid))?;
+            team_ids.push(tid);
             department_count += 1;
             for k in 0..teams_per_size {
                 let uid = new_user(
@@ -726,10 +873,78 @@ pub fn generate(
         (rec, created)
     })?;
     step("tasks");
+    let products = demo_products(conn, &mut rng)?;
+    step("products");
+    let standard = demo_pipeline(
+        conn,
+        "标准销售流程",
+        &[
+            ("初步接洽", 10),
+            ("需求确认", 25),
+            ("方案报价", 50),
+            ("商务谈判", 75),
+            ("合同签订", 90),
+        ],
+    )?;
+    let key_accounts = demo_pipeline(
+        conn,
+        "大客户流程",
+        &[("立项", 10), ("招投标", 40), ("评审", 70), ("签约", 90)],
+    )?;
+    let mut opportunities = 0;
+    for ((pipeline, stages), count) in [(standard, size / 5), (key_accounts, size / 50)] {
+        opportunities += load(
+            conn,
+            &mut rng,
+            &crate::crm::opportunities::SPEC,
+            count,
+            |rng| {
+                let (cid, owner) = customer_of(rng);
+                let created = ts_between(rng, base - Duration::days(540), 540);
+                let stage = *rng.pick(&stages);
+                let status = match rng.below(100) {
+                    0..70 => "open",
+                    70..85 => "won",
+                    85..97 => "lost",
+                    _ => "invalid",
+                };
+                let closed = (status != "open")
+                    .then(|| (created + Duration::days(rng.below(90) as i64 + 1)).min(base));
+                let probability = match status {
+                    "open" => stage.1,
+                    "won" => 100,
+                    _ => 0,
+                };
+                let rec = serde_json::json!({
+                    "name": format!("{}项目", rng.pick(&["CRM 采购", "设备更新", "年度维保", "系统集成", "渠道合作", "培训服务"])),
+                    "customer_id": cid, "owner_id": owner_or_any(rng, owner),
+                    "pipeline_id": pipeline, "stage_id": stage.0, "status": status,
+                    "close_reason": match status { "won" => "价格与服务获认可", "lost" => "选择了竞争对手", "invalid" => "需求取消", _ => "" },
+                    "closed_at": closed.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                    "probability": probability,
+                    "amount": (rng.below(50_000) as i64 + 100) * 1000, "currency": "CNY",
+                    "expected_close_date": (created + Duration::days(rng.below(180) as i64 + 14)).format("%Y-%m-%d").to_string(),
+                    "source": rng.pick(SOURCES),
+                });
+                (rec, created)
+            },
+        )?;
+    }
+    step("opportunities");
+    let pooled = demo_pool(conn, &team_ids, &managers)?;
+    step("customer pool");
     if bulk {
         use diesel::connection::SimpleConnection;
         if let DbConn::Sqlite(c) = conn {
-            for t in ["customers", "contacts", "leads", "followups", "tasks"] {
+            for t in [
+                "customers",
+                "contacts",
+                "leads",
+                "followups",
+                "tasks",
+                "products",
+                "opportunities",
+            ] {
                 c.batch_execute(&format!(
                     "INSERT INTO fts_{t}_tri (fts_{t}_tri) VALUES ('rebuild');
                      INSERT INTO fts_{t}_cjk (fts_{t}_cjk) VALUES ('rebuild');"
@@ -751,6 +966,9 @@ pub fn generate(
         leads,
         followups,
         tasks,
+        products,
+        opportunities,
+        pooled,
         admin_email,
         password,
         seconds: started.elapsed().as_secs_f64(),
