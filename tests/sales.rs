@@ -277,6 +277,11 @@ fn lead_to_won_opportunity(backend: Backend) {
     assert_eq!(b["stages"][2]["cards"][0]["id"], oid);
     assert_eq!(b["stages"][0]["count"], 0);
 
+    // A customer with opportunities is not deleted with its sales history.
+    let c = s1.get(&format!("/api/v1/customers/{customer}")).json();
+    let r = admin.delete(&format!("/api/v1/customers/{customer}?version={}", c["version"]));
+    assert_eq!(r.status, 409, "{}", r.body);
+
     // Follow-ups can be about the opportunity and land on its customer.
     let f = create(
         &s1,

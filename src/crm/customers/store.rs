@@ -500,6 +500,17 @@ pub fn delete(
     }
     let ctx = actor.audit();
     write_tx(conn, |conn| {
+        // Sales history is not thrown away with a customer.
+        let deals: i64 = crate::core::db::schema::opportunities::table
+            .filter(crate::core::db::schema::opportunities::customer_id.eq(id.0))
+            .count()
+            .get_result(conn)?;
+        if deals > 0 {
+            return Err(AppError::Conflict(format!(
+                "customer \"{}\" has {deals} opportunities; delete them first, or keep the customer",
+                before.name
+            )));
+        }
         // Its contacts go with it, each with its own audit row.
         crate::core::records::store::delete_children(
             conn,
