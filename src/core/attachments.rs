@@ -190,6 +190,12 @@ fn path_for(data_dir: &Path, sha: &str) -> PathBuf {
     dir(data_dir).join(&sha[..2]).join(sha)
 }
 
+/// Where the file with SHA-256 `sha` (64 hex digits) is kept (backups read
+/// and restore these).
+pub fn file_path(data_dir: &Path, sha: &str) -> PathBuf {
+    path_for(data_dir, sha)
+}
+
 /// Can the actor see (or, with `write`, change) record `id` of `entity`?
 fn reachable(
     conn: &mut DbConn,
