@@ -723,7 +723,7 @@ pub fn read_archive(
                     for (i, line) in chunk[..chunk.len() - 1].split(|b| *b == b'\n').enumerate() {
                         format::check_line(line, t).map_err(|e| {
                             BackupError::Corrupt(format!(
-                                "table {table}, row {}: {e}",
+                                "the archive is damaged: table {table}, row {}: {e}",
                                 *rows + i as u64 + 1
                             ))
                         })?;

@@ -607,18 +607,15 @@ fn restore_pg(
     let live: MaybeText =
         diesel::sql_query("SELECT current_schema()::text AS v").get_result(&mut conn)?;
     let live = live.v.unwrap_or_else(|| "public".into());
-    conn.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS {STAGING_SCHEMA} CASCADE; CREATE SCHEMA {STAGING_SCHEMA}; \
-         SET search_path TO {STAGING_SCHEMA}, {}; SET TIME ZONE 'UTC'; SET DateStyle = ISO;",
-        ident(&live)
-    ))?;
-    let result = build_pg(archive, &mut conn, data_dir, opts, report);
-    if let Err(e) = result {
-        let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {STAGING_SCHEMA} CASCADE"));
-        return Err(e);
-    }
-    // The swap: one transaction, so it happens whole or not at all.
+    // One transaction from the new schema to the swap: a restore that fails
+    // or is killed anywhere leaves no trace, and the swap is all or nothing.
     conn.transaction(|conn| -> Result<(), BackupError> {
+        conn.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {STAGING_SCHEMA} CASCADE; CREATE SCHEMA {STAGING_SCHEMA}; \
+             SET search_path TO {STAGING_SCHEMA}, {}; SET TIME ZONE 'UTC'; SET DateStyle = ISO;",
+            ident(&live)
+        ))?;
+        build_pg(archive, conn, data_dir, opts, report)?;
         let exists: OneInt = diesel::sql_query(
             "SELECT COUNT(*) AS v FROM pg_namespace WHERE nspname = $1",
         )

@@ -95,15 +95,17 @@ pub fn read_passphrase_file(path: &Path) -> Result<Passphrase, BackupError> {
     Ok(Passphrase::new(line))
 }
 
-/// Take a backup into the backup directory now (verified), then prune.
+/// Take a backup into the backup directory (verified), named after `at`,
+/// then prune.
 pub fn backup_now(
     settings: &Settings,
     conn: &mut DbConn,
     passphrase: Option<Passphrase>,
+    at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Summary, Vec<PathBuf>), BackupError> {
     let dir = backup_dir(settings);
     create_dir_private(&dir)?;
-    let name = super::archive_name(chrono::Utc::now(), passphrase.is_some());
+    let name = super::archive_name(at, passphrase.is_some());
     let opts = CreateOptions {
         passphrase,
         work_factor: None,
@@ -138,7 +140,8 @@ pub fn run_job(
     let zone = crate::core::settings::get(conn, "company.time_zone")?
         .filter(|z| crate::core::time::is_known(z))
         .unwrap_or_else(|| "UTC".into());
-    let Some(due) = last_due(schedule, &zone, ctx.clock.now()) else {
+    let now = ctx.clock.now();
+    let Some(due) = last_due(schedule, &zone, now) else {
         return Ok("scheduled backups are off".into());
     };
     let dir = backup_dir(settings);
@@ -153,8 +156,8 @@ pub fn run_job(
     }
     let passphrase =
         scheduled_passphrase(settings).map_err(|e| AppError::Internal(e.to_string()))?;
-    let (s, removed) =
-        backup_now(settings, conn, passphrase).map_err(|e| AppError::Internal(e.to_string()))?;
+    let (s, removed) = backup_now(settings, conn, passphrase, now.and_utc())
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(format!(
         "backup {} ({} bytes, {} rows, {} files, verified) in {:.1} s; {} old archive(s) removed",
         s.path.display(),
