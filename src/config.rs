@@ -30,6 +30,7 @@ pub struct Settings {
     pub tls: TlsSettings,
     pub log: LogSettings,
     pub auth: AuthSettings,
+    pub backup: BackupSettings,
     pub storage: StorageSettings,
     pub jobs: JobSettings,
 }
@@ -56,6 +57,36 @@ impl Default for JobSettings {
         JobSettings {
             session_purge_seconds: 600,
             attachment_cleanup_seconds: 21_600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupSettings {
+    /// Directory for archives (scheduled ones and `rapport backup create`
+    /// without `--out`). Empty: `<data_dir>/backups`. Never inside the
+    /// attachments directory.
+    pub dir: PathBuf,
+    /// When the server takes a backup: `daily HH:MM` in the company's time
+    /// zone, or `off`. With several nodes only one takes it.
+    pub schedule: String,
+    /// Archives kept in `dir`; older ones are removed after each scheduled
+    /// backup. 0 keeps all.
+    pub keep: usize,
+    /// File whose first line is the passphrase that encrypts scheduled
+    /// archives. Empty: the `RAPPORT_PASSPHRASE` environment variable if
+    /// set, else archives are not encrypted.
+    pub passphrase_file: PathBuf,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        BackupSettings {
+            dir: PathBuf::new(),
+            schedule: "daily 02:30".into(),
+            keep: 7,
+            passphrase_file: PathBuf::new(),
         }
     }
 }
@@ -180,6 +211,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             storage: StorageSettings::default(),
             jobs: JobSettings::default(),
+            backup: BackupSettings::default(),
         }
     }
 }
@@ -637,6 +669,25 @@ impl Settings {
             if !(1..=604_800).contains(&value) {
                 return bad(key, format!("{value} is out of range 1..=604800 (a week)"));
             }
+        }
+        if let Err(e) = crate::core::backup::schedule::parse(&self.backup.schedule) {
+            return bad("backup.schedule", e);
+        }
+        if self.backup.keep > 100_000 {
+            return bad(
+                "backup.keep",
+                format!("{} is out of range 0..=100000", self.backup.keep),
+            );
+        }
+        let backups = crate::core::backup::schedule::backup_dir(self);
+        if backups.starts_with(self.attachments_dir()) {
+            return bad(
+                "backup.dir",
+                format!(
+                    "{} is inside the attachments directory; archives must not sit where files are served",
+                    backups.display()
+                ),
+            );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.level) {
             return bad("log.level", format!("`{}`: {e}", self.log.level));

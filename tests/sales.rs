@@ -279,7 +279,10 @@ fn lead_to_won_opportunity(backend: Backend) {
 
     // A customer with opportunities is not deleted with its sales history.
     let c = s1.get(&format!("/api/v1/customers/{customer}")).json();
-    let r = admin.delete(&format!("/api/v1/customers/{customer}?version={}", c["version"]));
+    let r = admin.delete(&format!(
+        "/api/v1/customers/{customer}?version={}",
+        c["version"]
+    ));
     assert_eq!(r.status, 409, "{}", r.body);
 
     // Follow-ups can be about the opportunity and land on its customer.

@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 
 mod admin;
+mod backup;
 mod demo;
 mod doctor;
 mod migrate;
@@ -65,6 +66,11 @@ pub enum Command {
     Audit(admin::AuditCommand),
     /// Fill a new database with a realistic demo company.
     Demo(demo::DemoArgs),
+    /// Back up the database and attachments, check or list archives.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
+    /// Restore an archive into an empty database (or replace one with --force).
+    Restore(backup::RestoreArgs),
     /// TLS helpers.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
@@ -139,6 +145,8 @@ pub fn main() -> ExitCode {
         Command::Token(c) => load(&cli).and_then(|l| admin::token_cmd(&l, c)),
         Command::Audit(c) => load(&cli).and_then(|l| admin::audit_cmd(&l, c)),
         Command::Demo(a) => load(&cli).and_then(|l| demo::run(&l, a)),
+        Command::Backup(c) => load(&cli).and_then(|l| backup::run(&l, c)),
+        Command::Restore(a) => load(&cli).and_then(|l| backup::restore(&l, a)),
         Command::Tls(cmd) => tls::run(cmd),
         Command::Version => {
             println!("rapport {}", env!("CARGO_PKG_VERSION"));

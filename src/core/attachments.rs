@@ -189,6 +189,12 @@ fn path_for(root: &Path, sha: &str) -> PathBuf {
     root.join(sha.get(..2).unwrap_or("00")).join(sha)
 }
 
+/// Where the file with SHA-256 `sha` (64 hex digits) is kept under the
+/// attachments directory `root` (backups read and restore these).
+pub fn file_path(root: &Path, sha: &str) -> PathBuf {
+    path_for(root, sha)
+}
+
 /// Can the actor see (or, with `write`, change) record `id` of `entity`?
 fn reachable(
     conn: &mut DbConn,

@@ -304,6 +304,11 @@ pub fn builtin_jobs_with(intervals: &crate::config::JobSettings) -> Vec<Job> {
                 Ok(format!("{n} unused attachment file(s) removed"))
             },
         },
+        Job {
+            name: "scheduled-backup",
+            every: Duration::from_secs(60),
+            run: crate::core::backup::schedule::run_job,
+        },
     ]
 }
 

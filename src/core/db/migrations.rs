@@ -166,8 +166,59 @@ pub fn tree_names() -> Result<(Vec<String>, Vec<String>), DbError> {
     Ok((names(&SQLITE)?, names(&POSTGRES)?))
 }
 
+/// Apply pending migrations in order up to and including the one whose
+/// version is `version` (a restore builds the schema an archive was made
+/// with, loads it, then applies the rest). Returns the names applied.
+pub fn run_up_to(conn: &mut DbConn, version: &str) -> Result<Vec<String>, DbError> {
+    fn step<C: MigrationHarness<DB>, DB: diesel::backend::Backend>(
+        c: &mut C,
+        source: EmbeddedMigrations,
+        version: &str,
+    ) -> Result<Vec<String>, DbError>
+    where
+        EmbeddedMigrations: diesel::migration::MigrationSource<DB>,
+    {
+        let mut applied = Vec::new();
+        for m in c.pending_migrations(source).map_err(err)? {
+            let name = m.name().to_string();
+            if version_of(&name).as_str() > version {
+                break;
+            }
+            c.run_migration(&*m).map_err(err)?;
+            applied.push(name);
+        }
+        Ok(applied)
+    }
+    match conn {
+        DbConn::Sqlite(c) => step(c, SQLITE, version),
+        DbConn::Pg(c) => step(c, POSTGRES, version),
+    }
+}
+
+/// Versions (diesel's digits) of the applied migrations, newest last,
+/// including any this binary does not know.
+pub fn applied_versions(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    let mut v: Vec<String> = match conn {
+        DbConn::Sqlite(c) => c.applied_migrations().map_err(err)?,
+        DbConn::Pg(c) => c.applied_migrations().map_err(err)?,
+    }
+    .iter()
+    .map(|v| v.to_string())
+    .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The migration name for a version, if this binary knows it.
+pub fn name_of_version(version: &str) -> Option<String> {
+    names(&SQLITE)
+        .ok()?
+        .into_iter()
+        .find(|n| version_of(n) == version)
+}
+
 /// diesel keeps the part before the first `_` as the version, without dashes.
-fn version_of(name: &str) -> String {
+pub fn version_of(name: &str) -> String {
     name.split('_').next().unwrap_or(name).replace('-', "")
 }
 
