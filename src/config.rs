@@ -78,6 +78,9 @@ pub struct BackupSettings {
     /// archives. Empty: the `RAPPORT_PASSPHRASE` environment variable if
     /// set, else archives are not encrypted.
     pub passphrase_file: PathBuf,
+    /// Take a (verified) backup into `dir` before `serve` applies pending
+    /// migrations to a database that already holds data.
+    pub before_upgrade: bool,
 }
 
 impl Default for BackupSettings {
@@ -87,6 +90,7 @@ impl Default for BackupSettings {
             schedule: "daily 02:30".into(),
             keep: 7,
             passphrase_file: PathBuf::new(),
+            before_upgrade: true,
         }
     }
 }

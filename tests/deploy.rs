@@ -486,6 +486,19 @@ fn upgrade_over_the_previous_release(backend: Backend) {
     assert_eq!(upgrade.len(), 1, "{:?}", node.log());
     assert_eq!(upgrade[0]["migrations"], newest.as_str());
     assert_eq!(node.events("applied migration").len(), 1);
+    // ... after a verified backup of the old database.
+    let backups = node.events("automatic backup before the schema upgrade");
+    assert_eq!(backups.len(), 1, "{:?}", node.log());
+    // Relative to the server's working directory, like its data dir.
+    let archive = d.join(backups[0]["path"].as_str().unwrap());
+    assert!(
+        archive
+            .parent()
+            .is_some_and(|p| p.ends_with("rapport-data/backups")),
+        "{archive:?}"
+    );
+    let o = rapport(d, &["backup", "verify", archive.to_str().unwrap()], &db.url);
+    assert!(o.status.success(), "{}", text(&o));
     let agent = common::agent(None);
     let r = common::Response::from(agent.get(&node.url("http", "/readyz")).call());
     assert_eq!(r.status, 200, "{}", r.body);

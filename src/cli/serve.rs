@@ -82,6 +82,7 @@ fn start(loaded: &Loaded, file_tls: Option<app::Tls>) -> Result<(), Failure> {
     };
     let pending = pending_migrations(settings)?;
     if !pending.is_empty() {
+        backup_before_upgrade(settings)?;
         tracing::info!(
             count = pending.len(),
             migrations = %pending.join(", "),
@@ -143,6 +144,37 @@ fn pending_migrations(settings: &Settings) -> Result<Vec<String>, Failure> {
     let mut conn = app::connect(settings)?;
     migrations::refuse_newer_schema(&mut conn)?;
     Ok(migrations::pending_migrations(&mut conn)?)
+}
+
+/// Before migrating a database that already holds data, take a verified
+/// backup into `backup.dir` (unless `backup.before_upgrade = false`); a
+/// backup that fails stops the start before anything changes.
+fn backup_before_upgrade(settings: &Settings) -> Result<(), Failure> {
+    if !settings.backup.before_upgrade {
+        tracing::warn!("backup.before_upgrade = false: upgrading the schema without a backup");
+        return Ok(());
+    }
+    let mut conn = app::connect(settings)?;
+    if migrations::applied_versions(&mut conn)?.is_empty() {
+        return Ok(()); // a new installation: nothing to keep
+    }
+    use crate::core::backup::schedule;
+    let refuse = |e: String| {
+        Failure::runtime(format!(
+            "the automatic backup before the schema upgrade failed: {e}; nothing was changed \
+             (fix it, or set backup.before_upgrade = false to upgrade without one)"
+        ))
+    };
+    let passphrase = schedule::scheduled_passphrase(settings).map_err(|e| refuse(e.to_string()))?;
+    let (s, _) = schedule::backup_now(settings, &mut conn, passphrase, chrono::Utc::now())
+        .map_err(|e| refuse(e.to_string()))?;
+    tracing::info!(
+        path = %s.path.display(),
+        bytes = s.bytes,
+        seconds = s.seconds,
+        "automatic backup before the schema upgrade"
+    );
+    Ok(())
 }
 
 /// On SIGHUP (`systemctl reload rapport`) read the certificate and key
