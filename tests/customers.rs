@@ -4,46 +4,13 @@
 
 mod common;
 
-use common::{Backend, Client, TestServer, setup_admin};
+use common::{Backend, Client, PW, TestServer, ids, role_id, setup_admin, user};
 use serde_json::{Value, json};
-
-const PW: &str = "Quiet-River-Stone-42";
-
-fn role_id(admin: &Client, key: &str) -> Value {
-    admin.get("/api/v1/admin/roles").json()["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["builtin"] == key)
-        .unwrap()["id"]
-        .clone()
-}
-
-fn user(admin: &Client, email: &str, role: &str, extra: Value) -> i64 {
-    let mut body = json!({"email": email, "name": email.split('@').next().unwrap(), "password": PW, "roles": [role_id(admin, role)]});
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let r = admin.post("/api/v1/admin/users", &body);
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.json()["id"].as_i64().unwrap()
-}
 
 fn create(c: &Client, body: Value) -> Value {
     let r = c.post("/api/v1/customers", &body);
     assert_eq!(r.status, 201, "{}", r.body);
     r.json()
-}
-
-fn ids(page: &Value) -> Vec<i64> {
-    let mut v: Vec<i64> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_i64().unwrap())
-        .collect();
-    v.sort_unstable();
-    v
 }
 
 fn crud_with_versions_and_validation(backend: Backend) {

@@ -8,56 +8,12 @@ mod common;
 use std::sync::Arc;
 
 use chrono::Duration;
-use common::{Backend, Client, TestDb, TestServer, setup_admin, url_encode};
+use common::{
+    Backend, Client, PW, TestDb, TestServer, create, field_of, id, ids, setup_admin, url_encode,
+    user,
+};
 use rapport::core::jobs::{self, Clock, ManualClock};
 use serde_json::{Value, json};
-
-const PW: &str = "Quiet-River-Stone-42";
-
-fn role_id(admin: &Client, key: &str) -> Value {
-    admin.get("/api/v1/admin/roles").json()["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["builtin"] == key)
-        .unwrap()["id"]
-        .clone()
-}
-
-fn user(admin: &Client, email: &str, role: &str, extra: Value) -> i64 {
-    let mut body = json!({"email": email, "name": email.split('@').next().unwrap(), "password": PW, "roles": [role_id(admin, role)]});
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let r = admin.post("/api/v1/admin/users", &body);
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.json()["id"].as_i64().unwrap()
-}
-
-fn create(c: &Client, what: &str, body: Value) -> Value {
-    let r = c.post(&format!("/api/v1/{what}"), &body);
-    assert_eq!(r.status, 201, "{what} {body}: {}", r.body);
-    r.json()
-}
-
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap()
-}
-
-fn ids(page: &Value) -> Vec<i64> {
-    let mut v: Vec<i64> = page["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a page: {page}"))
-        .iter()
-        .map(id)
-        .collect();
-    v.sort_unstable();
-    v
-}
-
-fn field_of(r: &common::Response) -> String {
-    r.json()["field"].as_str().unwrap_or("").to_string()
-}
 
 fn pipeline(admin: &Client, name: &str, departments: Value) -> Value {
     create(

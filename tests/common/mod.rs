@@ -515,3 +515,57 @@ pub fn setup_admin(srv: &TestServer) -> Client {
     c.adopt_session(&r);
     c
 }
+
+/// The password the test kit gives the users it creates.
+pub const PW: &str = "Quiet-River-Stone-42";
+
+/// The id of the built-in role `key` (administrator, salesperson …).
+pub fn role_id(admin: &Client, key: &str) -> serde_json::Value {
+    admin.get("/api/v1/admin/roles").json()["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["builtin"] == key)
+        .unwrap()["id"]
+        .clone()
+}
+
+/// Create a user with one built-in role (and `extra` fields such as
+/// `department_id`) through the admin API; returns the id.
+pub fn user(admin: &Client, email: &str, role: &str, extra: serde_json::Value) -> i64 {
+    let mut body = serde_json::json!({"email": email, "name": email.split('@').next().unwrap(), "password": PW, "roles": [role_id(admin, role)]});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = admin.post("/api/v1/admin/users", &body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()["id"].as_i64().unwrap()
+}
+
+/// `POST /api/v1/<what>` that must answer 201; the created record.
+pub fn create(c: &Client, what: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = c.post(&format!("/api/v1/{what}"), &body);
+    assert_eq!(r.status, 201, "{what} {body}: {}", r.body);
+    r.json()
+}
+
+pub fn id(v: &serde_json::Value) -> i64 {
+    v["id"].as_i64().unwrap()
+}
+
+/// The ids on a list page, sorted.
+pub fn ids(page: &serde_json::Value) -> Vec<i64> {
+    let mut v: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a page: {page}"))
+        .iter()
+        .map(id)
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// The field a 400 names.
+pub fn field_of(r: &Response) -> String {
+    r.json()["field"].as_str().unwrap_or("").to_string()
+}

@@ -3,7 +3,7 @@
 //! the terminal states (see `crm::opportunities`). A pipeline may be limited
 //! to some departments. Also the pipeline board: each stage's cards and sums.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -562,7 +562,6 @@ async fn board_api(
     state: web::Data<AppState>,
     id: web::Path<i64>,
     q: web::Query<BoardQuery>,
-    _req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let limit = q.limit.unwrap_or(20).clamp(0, 100);
