@@ -261,7 +261,7 @@ fn opportunity_and_product_permissions(backend: Backend) {
             .unwrap()
     };
     let (south, north) = (dep("华南"), dep("华北"));
-    user(
+    let s1_id = user(
         &admin,
         "s1@example.cn",
         "salesperson",
@@ -352,6 +352,28 @@ fn opportunity_and_product_permissions(backend: Backend) {
     assert_eq!(
         b["stages"][0]["count"], 0,
         "s2's opportunity is not on s1's board"
+    );
+    // Shared with s1, it is.
+    let r = s2.post(
+        &format!("/api/v1/opportunities/{}/collaborators", id(&o2)),
+        &json!({"user_id": s1_id}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = s1
+        .get(&format!("/api/v1/pipelines/{}/board", id(&open_to_all)))
+        .json();
+    assert_eq!(b["stages"][0]["count"], 1);
+    assert_eq!(b["stages"][0]["amounts"]["CNY"], 5_000);
+    assert_eq!(b["stages"][0]["cards"][0]["id"], id(&o2));
+    let b = s1
+        .get(&format!(
+            "/api/v1/pipelines/{}/board?view=mine",
+            id(&open_to_all)
+        ))
+        .json();
+    assert_eq!(
+        b["stages"][0]["count"], 0,
+        "view=mine leaves out what is shared"
     );
     assert_eq!(
         s2.get(&format!("/api/v1/pipelines/{}/board", id(&south_only)))

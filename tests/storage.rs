@@ -104,7 +104,8 @@ fn tables_in_schema() -> Vec<(String, BTreeSet<String>)> {
         opportunity_stage_history,
         pools,
         pool_members,
-        pool_events
+        pool_events,
+        opportunity_sums
     );
     v.sort();
     v

@@ -697,11 +697,26 @@ fn build_pg(
             conn.batch_execute(&format!("DROP INDEX {STAGING_SCHEMA}.{}", ident(&s.name)))?;
         }
     }
+    // Triggers that keep derived tables (the board's opportunity_sums) stay
+    // off during the load: those tables are restored as they were.
+    let tables = catalog::tables(conn)?;
+    for t in &tables {
+        conn.batch_execute(&format!(
+            "ALTER TABLE {} DISABLE TRIGGER USER",
+            ident(&t.name)
+        ))?;
+    }
     let (loaded, files) = load(archive, conn, data_dir, opts)?;
     if loaded.content_hash != m.content_hash {
         return Err(BackupError::Corrupt(
             "the archive changed while it was being restored".into(),
         ));
+    }
+    for t in &tables {
+        conn.batch_execute(&format!(
+            "ALTER TABLE {} ENABLE TRIGGER USER",
+            ident(&t.name)
+        ))?;
     }
     report.files_written = files;
     for s in saved.iter().filter(|s| s.kind == "index") {

@@ -486,6 +486,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    opportunity_sums (pipeline_id, stage_id, status, currency, owner_id) {
+        pipeline_id -> BigInt,
+        stage_id -> BigInt,
+        status -> Text,
+        currency -> Text,
+        owner_id -> BigInt,
+        n -> BigInt,
+        amount -> BigInt,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
@@ -527,4 +539,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     pools,
     pool_members,
     pool_events,
+    opportunity_sums,
 );

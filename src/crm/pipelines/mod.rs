@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
-use crate::core::access::push_scope_on;
+use crate::core::access::{OwnerFilter, push_scope_on};
 use crate::core::audit;
 use crate::core::auth::actor::Actor;
 use crate::core::db::schema::{departments, opportunities, pipeline_stages as st, pipelines as pl};
@@ -382,6 +382,50 @@ struct SumRow {
     amount: i64,
 }
 
+/// Each (status, stage, currency)'s count and amount of the pipeline's
+/// opportunities the scope reaches: from `opportunity_sums` (kept by
+/// triggers, a row per owner), plus, for a limited scope, the opportunities
+/// shared with the actor that someone outside it owns.
+fn sums(
+    conn: &mut DbConn,
+    pipeline: i64,
+    owners: &OwnerFilter,
+    me: i64,
+    mine: bool,
+) -> Result<Vec<SumRow>, AppError> {
+    const SUM: &str = "SELECT status, stage_id, currency, CAST(SUM(n) AS BIGINT) AS n, \
+         CAST(SUM(amount) AS BIGINT) AS amount FROM opportunity_sums WHERE pipeline_id = ";
+    const GROUP: &str = " GROUP BY status, stage_id, currency";
+    let mut sql = Sql::new(conn.backend());
+    sql.push(SUM).int(pipeline);
+    let owned_by = match (owners, mine) {
+        (OwnerFilter::Nothing, _) => return Ok(vec![]),
+        (_, true) => vec![me],
+        (OwnerFilter::Owners(ids), false) => ids.clone(),
+        (OwnerFilter::All, false) => vec![],
+    };
+    if !owned_by.is_empty() {
+        sql.push(" AND owner_id IN ").int_list(&owned_by);
+    }
+    sql.push(GROUP);
+    let mut rows: Vec<SumRow> = sql.load(conn)?;
+    if matches!(owners, OwnerFilter::Owners(_)) && !mine {
+        let mut sql = Sql::new(conn.backend());
+        sql.push(
+            "SELECT status, stage_id, currency, COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount \
+             FROM opportunities WHERE pipeline_id = ",
+        )
+        .int(pipeline)
+        .push(" AND (owner_id IS NULL OR owner_id NOT IN ")
+        .int_list(&owned_by)
+        .push(") AND ");
+        crate::core::access::shares::push_shared_ids(&mut sql, "opportunities", me, false);
+        sql.push(GROUP);
+        rows.extend(sql.load::<SumRow>(conn)?);
+    }
+    Ok(rows)
+}
+
 fn add_amount(m: &mut Map<String, Value>, currency: &str, amount: i64) {
     let cur = m.get(currency).and_then(Value::as_i64).unwrap_or(0);
     m.insert(
@@ -415,15 +459,7 @@ pub fn board(
         }
         push_scope_on(sql, "owner_id", &owners, spec.name, me, false);
     };
-    let mut sql = Sql::new(conn.backend());
-    sql.push(
-        "SELECT status, stage_id, currency, COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount \
-         FROM opportunities WHERE pipeline_id = ",
-    )
-    .int(id);
-    scope(&mut sql);
-    sql.push(" GROUP BY status, stage_id, currency");
-    let sums: Vec<SumRow> = sql.load(conn)?;
+    let sums = sums(conn, id, &owners, me, mine)?;
     let mut stages = Vec::new();
     for s in &p.stages {
         let mut count = 0;

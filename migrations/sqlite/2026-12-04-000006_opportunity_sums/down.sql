@@ -1,0 +1,4 @@
+DROP TRIGGER opportunity_sums_au;
+DROP TRIGGER opportunity_sums_ad;
+DROP TRIGGER opportunity_sums_ai;
+DROP TABLE opportunity_sums;
