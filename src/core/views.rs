@@ -179,6 +179,70 @@ fn parse_body(body: Value) -> Result<ViewInput, AppError> {
     serde_json::from_value(body).map_err(|e| AppError::invalid("body", e.to_string()))
 }
 
+/// The actor's saved views, for one list or all.
+pub fn mine(
+    conn: &mut DbConn,
+    actor: &Actor,
+    entity: Option<&str>,
+) -> Result<Vec<SavedView>, AppError> {
+    let mut query = saved_views::table
+        .filter(saved_views::user_id.eq(actor.user_id()))
+        .into_boxed();
+    if let Some(e) = entity {
+        query = query.filter(saved_views::entity.eq(e.to_string()));
+    }
+    Ok(query
+        .order((saved_views::entity, saved_views::name))
+        .select(COLS)
+        .load::<Row>(conn)?
+        .into_iter()
+        .map(from_row)
+        .collect())
+}
+
+/// Save a view of `entity`'s list for the actor.
+pub fn create(
+    conn: &mut DbConn,
+    actor: &Actor,
+    entity: &str,
+    name: &str,
+    definition: &Definition,
+) -> Result<SavedView, AppError> {
+    let name = check_name(name)?;
+    let def = check_definition(definition)?;
+    if CHECKER.get().is_none() && !crate::core::fields::ENTITIES.contains(&entity) {
+        return Err(AppError::invalid(
+            "entity",
+            format!(
+                "`{entity}`; one of {}",
+                crate::core::fields::ENTITIES.join(", ")
+            ),
+        ));
+    }
+    check_against_entity(conn, entity, definition)?;
+    let t = now();
+    let id: i64 = diesel::insert_into(saved_views::table)
+        .values((
+            saved_views::user_id.eq(actor.user_id()),
+            saved_views::entity.eq(entity),
+            saved_views::name.eq(&name),
+            saved_views::definition.eq(&def),
+            saved_views::created_at.eq(t),
+            saved_views::updated_at.eq(t),
+            saved_views::version.eq(1),
+        ))
+        .returning(saved_views::id)
+        .get_result(conn)?;
+    own(conn, actor, id)
+}
+
+/// Delete one of the actor's saved views.
+pub fn remove(conn: &mut DbConn, actor: &Actor, id: i64) -> Result<(), AppError> {
+    own(conn, actor, id)?;
+    diesel::delete(saved_views::table.filter(saved_views::id.eq(id))).execute(conn)?;
+    Ok(())
+}
+
 #[derive(Deserialize)]
 struct EntityQuery {
     entity: Option<String>,
@@ -192,21 +256,7 @@ async fn list_api(
 ) -> Result<HttpResponse, AppError> {
     let entity = q.into_inner().entity;
     let views = state
-        .db(move |conn| {
-            let mut query = saved_views::table
-                .filter(saved_views::user_id.eq(actor.user_id()))
-                .into_boxed();
-            if let Some(e) = entity {
-                query = query.filter(saved_views::entity.eq(e));
-            }
-            Ok(query
-                .order((saved_views::entity, saved_views::name))
-                .select(COLS)
-                .load::<Row>(conn)?
-                .into_iter()
-                .map(from_row)
-                .collect::<Vec<_>>())
-        })
+        .db(move |conn| mine(conn, &actor, entity.as_deref()))
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "views": views })))
 }
@@ -221,36 +271,10 @@ async fn create_api(
     let entity = input
         .entity
         .ok_or_else(|| AppError::invalid("entity", "which list the view is for"))?;
-    if !crate::core::fields::ENTITIES.contains(&entity.as_str()) {
-        return Err(AppError::invalid(
-            "entity",
-            format!(
-                "`{entity}`; one of {}",
-                crate::core::fields::ENTITIES.join(", ")
-            ),
-        ));
-    }
-    let name = check_name(input.name.as_deref().unwrap_or(""))?;
+    let name = input.name.unwrap_or_default();
     let definition = input.definition.unwrap_or_default();
-    let def = check_definition(&definition)?;
     let v = state
-        .db(move |conn| {
-            check_against_entity(conn, &entity, &definition)?;
-            let t = now();
-            let id: i64 = diesel::insert_into(saved_views::table)
-                .values((
-                    saved_views::user_id.eq(actor.user_id()),
-                    saved_views::entity.eq(&entity),
-                    saved_views::name.eq(&name),
-                    saved_views::definition.eq(&def),
-                    saved_views::created_at.eq(t),
-                    saved_views::updated_at.eq(t),
-                    saved_views::version.eq(1),
-                ))
-                .returning(saved_views::id)
-                .get_result(conn)?;
-            own(conn, &actor, id)
-        })
+        .db(move |conn| create(conn, &actor, &entity, &name, &definition))
         .await?;
     Ok(HttpResponse::Created().json(v))
 }
@@ -315,13 +339,7 @@ async fn delete_api(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    state
-        .db(move |conn| {
-            own(conn, &actor, id)?;
-            diesel::delete(saved_views::table.filter(saved_views::id.eq(id))).execute(conn)?;
-            Ok(())
-        })
-        .await?;
+    state.db(move |conn| remove(conn, &actor, id)).await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": id })))
 }
 

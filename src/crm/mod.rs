@@ -6,6 +6,7 @@ pub mod demo;
 pub mod followups;
 pub mod leads;
 pub mod opportunities;
+pub mod pages;
 pub mod pipelines;
 pub mod pools;
 pub mod products;
@@ -122,55 +123,61 @@ fn mine(actor: &Actor, owner_col: &str, view: &str, limit: i64) -> ListParams {
 #[actix_web::get("/api/v1/todo")]
 async fn todo_api(actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
-    let out = state
-        .db(move |c| {
-            let mut out = serde_json::Map::new();
-            if actor.can("customers", "view") {
-                let p = mine(&actor, "owner_id", "due_today", 20);
-                out.insert(
-                    "followups_due_today".into(),
-                    json!(customers::store::list(c, &actor, &p)?),
-                );
-            }
-            if actor.can("tasks", "view") {
-                for (key, view) in [
-                    ("tasks_due_today", "due_today"),
-                    ("tasks_overdue", "overdue"),
-                ] {
-                    let p = mine(&actor, "assignee_id", view, 20);
-                    out.insert(
-                        key.into(),
-                        json!(records::list(c, &actor, &tasks::SPEC, &p)?),
-                    );
-                }
-            }
-            if actor.can("customers", "view") {
-                let (items, count) = pools::warnings(c, &actor, now, 20)?;
-                out.insert(
-                    "pool_returns_soon".into(),
-                    json!({ "items": items, "total": count }),
-                );
-            }
-            if actor.can("opportunities", "view") {
-                let mut p = mine(&actor, "owner_id", "closing_this_month", 20);
-                p.sort = Some("expected_close_date".into());
-                out.insert(
-                    "opportunities_closing_this_month".into(),
-                    json!(records::list(c, &actor, &opportunities::SPEC, &p)?),
-                );
-            }
-            if actor.can("leads", "view") {
-                let mut p = mine(&actor, "owner_id", "new_this_week", 20);
-                p.sort = Some("-created_at".into());
-                out.insert(
-                    "new_leads".into(),
-                    json!(records::list(c, &actor, &leads::SPEC, &p)?),
-                );
-            }
-            Ok(out)
-        })
-        .await?;
+    let out = state.db(move |c| todo(c, &actor, now)).await?;
     Ok(HttpResponse::Ok().json(out))
+}
+
+/// The actor's to-do centre (see `GET /api/v1/todo`), each section with up
+/// to 20 items and a capped count.
+pub fn todo(
+    c: &mut crate::core::db::DbConn,
+    actor: &Actor,
+    now: chrono::NaiveDateTime,
+) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
+    let mut out = serde_json::Map::new();
+    if actor.can("customers", "view") {
+        let p = mine(actor, "owner_id", "due_today", 20);
+        out.insert(
+            "followups_due_today".into(),
+            json!(customers::store::list(c, actor, &p)?),
+        );
+    }
+    if actor.can("tasks", "view") {
+        for (key, view) in [
+            ("tasks_due_today", "due_today"),
+            ("tasks_overdue", "overdue"),
+        ] {
+            let p = mine(actor, "assignee_id", view, 20);
+            out.insert(
+                key.into(),
+                json!(records::list(c, actor, &tasks::SPEC, &p)?),
+            );
+        }
+    }
+    if actor.can("customers", "view") {
+        let (items, count) = pools::warnings(c, actor, now, 20)?;
+        out.insert(
+            "pool_returns_soon".into(),
+            json!({ "items": items, "total": count }),
+        );
+    }
+    if actor.can("opportunities", "view") {
+        let mut p = mine(actor, "owner_id", "closing_this_month", 20);
+        p.sort = Some("expected_close_date".into());
+        out.insert(
+            "opportunities_closing_this_month".into(),
+            json!(records::list(c, actor, &opportunities::SPEC, &p)?),
+        );
+    }
+    if actor.can("leads", "view") {
+        let mut p = mine(actor, "owner_id", "new_this_week", 20);
+        p.sort = Some("-created_at".into());
+        out.insert(
+            "new_leads".into(),
+            json!(records::list(c, actor, &leads::SPEC, &p)?),
+        );
+    }
+    Ok(out)
 }
 
 /// `GET /api/v1/followup-types`: the follow-up types to choose from.

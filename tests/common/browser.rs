@@ -243,6 +243,24 @@ impl Browser {
         .to_string()
     }
 
+    /// Run a script in the page and return its value.
+    pub fn eval(&self, js: &str) -> Value {
+        self.call(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(json!({"script": js, "args": []})),
+        )
+    }
+
+    /// Resize the window (a phone is 375 px wide).
+    pub fn set_window(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            &self.s("/window/rect"),
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
     /// Auto-accept `hx-confirm` dialogs.
     pub fn accept_confirms(&self) {
         self.call(

@@ -2,6 +2,7 @@
 //! (language, logged-in actor, CSRF token), HTML error pages and the
 //! login redirect.
 
+pub mod form;
 pub mod pages;
 pub mod request;
 
@@ -44,7 +45,46 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../../../assets/js/app.js"),
     ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_bytes!("../../../assets/icons/icon.svg"),
+    ),
+    (
+        "icon-192.png",
+        "image/png",
+        include_bytes!("../../../assets/icons/icon-192.png"),
+    ),
+    (
+        "icon-512.png",
+        "image/png",
+        include_bytes!("../../../assets/icons/icon-512.png"),
+    ),
 ];
+
+/// `/manifest.webmanifest`: so the app can be added to a phone's home screen.
+async fn manifest(req: HttpRequest) -> HttpResponse {
+    let t = Tr::new(request_lang(&req, None));
+    let body = serde_json::json!({
+        "name": t.t("app.name"),
+        "short_name": "Rapport",
+        "lang": t.code(),
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#f5f7fa",
+        "theme_color": "#14202e",
+        "icons": [
+            {"src": asset_url("icon-192.png"), "sizes": "192x192", "type": "image/png"},
+            {"src": asset_url("icon-512.png"), "sizes": "512x512", "type": "image/png"},
+            {"src": asset_url("icon.svg"), "sizes": "any", "type": "image/svg+xml", "purpose": "any"},
+        ],
+    });
+    HttpResponse::Ok()
+        .content_type("application/manifest+json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(body.to_string())
+}
 
 fn assets() -> &'static HashMap<&'static str, Asset> {
     static MAP: OnceLock<HashMap<&'static str, Asset>> = OnceLock::new();
@@ -188,6 +228,19 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// The header's sections: (path, the permission module that shows it, label key).
+const NAV: &[(&str, &str, &str)] = &[
+    ("customers", "customers", "object.customers"),
+    ("contacts", "contacts", "object.contacts"),
+    ("leads", "leads", "object.leads"),
+    ("opportunities", "opportunities", "object.opportunities"),
+    ("board", "opportunities", "nav.board"),
+    ("tasks", "tasks", "object.tasks"),
+    ("followups", "followups", "object.followups"),
+    ("products", "products", "object.products"),
+    ("pools", "pool", "nav.pools"),
+];
+
 /// Everything a logged-in page needs: the actor and the language.
 pub struct Ui {
     pub actor: Actor,
@@ -217,6 +270,13 @@ impl Ui {
             css: asset_url("app.css"),
             htmx: asset_url("htmx.js"),
             js: asset_url("app.js"),
+            icon: asset_url("icon.svg"),
+            icon_png: asset_url("icon-192.png"),
+            nav: NAV
+                .iter()
+                .filter(|(_, module, _)| self.actor.can(module, "view"))
+                .map(|(path, _, label)| (path.to_string(), self.t().t(label).to_string()))
+                .collect(),
             user_name: self.actor.user.name.clone(),
             is_admin: self.actor.is_admin() || self.actor.can("admin", "view"),
             csrf: self.actor.csrf_token().unwrap_or("").to_string(),
@@ -236,12 +296,16 @@ impl Ui {
 }
 
 /// The parts of the layout shared by every logged-in page.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Chrome {
     pub t: Tr,
     pub css: String,
     pub htmx: String,
     pub js: String,
+    pub icon: String,
+    pub icon_png: String,
+    /// The main sections the user may open: (path without `/`, label).
+    pub nav: Vec<(String, String)>,
     pub user_name: String,
     pub is_admin: bool,
     pub csrf: String,
@@ -315,6 +379,8 @@ pub fn see_other(to: &str) -> HttpResponse {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/assets/{file}", web::get().to(serve_asset));
+    cfg.route("/assets/{file}", web::get().to(serve_asset))
+        .route("/manifest.webmanifest", web::get().to(manifest));
     pages::routes(cfg);
+    crate::crm::pages::routes(cfg);
 }

@@ -11,6 +11,7 @@ use askama::Template;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::form::{FormData, inline_error};
 use super::{Chrome, HtmlError, Ui, asset_url, html, request_lang, safe_next, see_other};
 use crate::app::AppState;
 use crate::core::access::{ACTIONS, DataScope, MODULES};
@@ -19,7 +20,7 @@ use crate::core::auth::actor::{Actor, AuthVia, client_ip, request_id};
 use crate::core::auth::login::{self, Outcome};
 use crate::core::auth::{password, session, token};
 use crate::core::db::DbConn;
-use crate::core::db::schema::{departments as dep_t, user_roles, users as users_t};
+use crate::core::db::schema::{user_roles, users as users_t};
 use crate::core::error::AppError;
 use crate::core::i18n::{Lang, Tr, role_text};
 use crate::core::org::departments::{self, DepartmentInput};
@@ -29,71 +30,6 @@ use crate::core::settings as kv;
 use crate::core::setup::{self, user_agent};
 
 // ---------------------------------------------------------------- helpers
-
-/// A urlencoded form body, keeping repeated keys (checkbox groups).
-struct FormData(Vec<(String, String)>);
-
-impl FormData {
-    fn parse(body: &[u8]) -> FormData {
-        FormData(form_urlencoded::parse(body).into_owned().collect())
-    }
-
-    fn get(&self, key: &str) -> String {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    }
-
-    fn all(&self, key: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    fn opt_i64(&self, key: &str) -> Result<Option<i64>, AppError> {
-        let v = self.get(key);
-        if v.trim().is_empty() {
-            return Ok(None);
-        }
-        v.trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| AppError::invalid(key, format!("`{v}` is not a number")))
-    }
-
-    fn i64s(&self, key: &str) -> Result<Vec<i64>, AppError> {
-        self.all(key)
-            .iter()
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| AppError::invalid(key, format!("`{v}` is not a number")))
-            })
-            .collect()
-    }
-
-    fn version(&self) -> Result<i32, AppError> {
-        self.get("version")
-            .trim()
-            .parse()
-            .map_err(|_| AppError::invalid("version", "missing record version; reload the page"))
-    }
-}
-
-/// The message and field of an error a form can show inline; `None` for
-/// errors that deserve an error page.
-fn inline_error(e: &AppError) -> Option<(String, String)> {
-    match e {
-        AppError::Invalid { field, message } => {
-            Some((message.clone(), field.clone().unwrap_or_default()))
-        }
-        AppError::Conflict(m) => Some((m.clone(), String::new())),
-        _ => None,
-    }
-}
 
 /// One option of a select.
 struct Choice {
@@ -649,44 +585,6 @@ async fn switch_lang_saved(
 }
 
 // ---------------------------------------------------------------- home and account
-
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage {
-    c: Chrome,
-    company: String,
-    roles: Vec<String>,
-    user_count: i64,
-    department_count: i64,
-}
-
-async fn home(ui: Ui, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
-    let uid = ui.actor.user_id();
-    let (company, roles, user_count, department_count) = state
-        .db(move |c| {
-            let company = kv::get(c, "company.name")?.unwrap_or_default();
-            let roles = roles::for_user(c, uid)?;
-            let uc = users::count(c)?;
-            let dc: i64 = dep_t::table.count().get_result(c)?;
-            Ok((company, roles, uc, dc))
-        })
-        .await
-        .map_err(|e| ui.fail(e))?;
-    let roles = role_choices(ui.t(), &roles)
-        .into_iter()
-        .map(|c| c.label)
-        .collect();
-    Ok(html(
-        StatusCode::OK,
-        &HomePage {
-            c: ui.chrome("home"),
-            company,
-            roles,
-            user_count,
-            department_count,
-        },
-    ))
-}
 
 async fn logout(ui: Ui, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
     if let AuthVia::Session { id, .. } = ui.actor.via.clone() {
@@ -2196,8 +2094,7 @@ async fn audit_page(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home))
-        .route("/login", web::get().to(login_page))
+    cfg.route("/login", web::get().to(login_page))
         .route("/login", web::post().to(login_submit))
         .route("/setup", web::get().to(setup_page))
         .route("/setup", web::post().to(setup_submit))

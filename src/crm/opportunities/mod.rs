@@ -415,49 +415,51 @@ async fn history_api(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let out = state
-        .db(move |c| {
-            records::get(c, &actor, &SPEC, id)?;
-            let rows: Vec<HistoryRow> = hist::table
-                .filter(hist::opportunity_id.eq(id))
-                .order((hist::changed_at, hist::id))
-                .select((
-                    hist::id,
-                    hist::from_stage_id,
-                    hist::to_stage_id,
-                    hist::from_status,
-                    hist::to_status,
-                    hist::reason,
-                    hist::changed_by,
-                    hist::changed_at,
-                ))
-                .load(c)?;
-            let stage_ids: Vec<i64> = rows
-                .iter()
-                .flat_map(|r| [r.from_stage_id, r.to_stage_id])
-                .flatten()
-                .collect();
-            let names: std::collections::HashMap<i64, String> = st::table
-                .filter(st::id.eq_any(&stage_ids))
-                .select((st::id, st::name))
-                .load::<(i64, String)>(c)?
-                .into_iter()
-                .collect();
-            let users = records::user_names(c, rows.iter().filter_map(|r| r.changed_by))?;
-            let items: Vec<Value> = rows
-                .into_iter()
-                .map(|r| {
-                    let mut v = json!(r);
-                    v["from_stage"] = json!(r.from_stage_id.and_then(|i| names.get(&i)));
-                    v["to_stage"] = json!(r.to_stage_id.and_then(|i| names.get(&i)));
-                    v["changed_by_name"] = json!(r.changed_by.and_then(|u| users.get(&u)));
-                    v
-                })
-                .collect();
-            Ok(json!({ "items": items }))
+    let items = state.db(move |c| history(c, &actor, id)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+/// Every stage change of an opportunity the actor may see, oldest first,
+/// with stage and user names.
+pub fn history(c: &mut DbConn, actor: &Actor, id: i64) -> Result<Vec<Value>, AppError> {
+    records::get(c, actor, &SPEC, id)?;
+    let rows: Vec<HistoryRow> = hist::table
+        .filter(hist::opportunity_id.eq(id))
+        .order((hist::changed_at, hist::id))
+        .select((
+            hist::id,
+            hist::from_stage_id,
+            hist::to_stage_id,
+            hist::from_status,
+            hist::to_status,
+            hist::reason,
+            hist::changed_by,
+            hist::changed_at,
+        ))
+        .load(c)?;
+    let stage_ids: Vec<i64> = rows
+        .iter()
+        .flat_map(|r| [r.from_stage_id, r.to_stage_id])
+        .flatten()
+        .collect();
+    let names: std::collections::HashMap<i64, String> = st::table
+        .filter(st::id.eq_any(&stage_ids))
+        .select((st::id, st::name))
+        .load::<(i64, String)>(c)?
+        .into_iter()
+        .collect();
+    let users = records::user_names(c, rows.iter().filter_map(|r| r.changed_by))?;
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let mut v = json!(r);
+            v["from_stage"] = json!(r.from_stage_id.and_then(|i| names.get(&i)));
+            v["to_stage"] = json!(r.to_stage_id.and_then(|i| names.get(&i)));
+            v["changed_by_name"] = json!(r.changed_by.and_then(|u| users.get(&u)));
+            v
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(out))
+        .collect();
+    Ok(items)
 }
 
 /// The opportunity's own routes, besides the generic record API.
