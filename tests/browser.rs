@@ -158,3 +158,52 @@ fn newcomer_story_in_chinese() {
 fn newcomer_story_in_english() {
     newcomer_story(&EN);
 }
+
+/// No sideways scrolling: the page fits the window.
+fn fits(b: &Browser) -> bool {
+    b.eval("return document.documentElement.scrollWidth <= window.innerWidth;")
+        .as_bool()
+        .unwrap_or(false)
+}
+
+/// A salesperson's day on a 375 px phone: a customer from the form, a
+/// follow-up from its page, the list and the header search as one types.
+#[test]
+fn sales_pages_on_a_phone() {
+    let srv = TestServer::start(&Backend::Sqlite);
+    common::setup_admin(&srv);
+    let Some(b) = Browser::start("zh-CN") else {
+        eprintln!("skipped: chromium and chromedriver are not installed");
+        return;
+    };
+    b.set_window(375, 812);
+    b.goto(&srv.url("/login"));
+    b.fill("#email", common::ADMIN_EMAIL);
+    b.fill("#password", common::ADMIN_PASSWORD);
+    b.click("main form button[type=submit]");
+    b.wait_text("h1", "您好");
+    assert!(fits(&b), "home fits 375 px");
+
+    b.goto(&srv.url("/customers/new"));
+    b.fill("#f-name", "深圳市星辰科技有限公司");
+    b.fill("#f-email", "not-an-email");
+    b.click("main form button[type=submit]");
+    b.wait_text(".field-error", "e-mail");
+    assert_eq!(b.call_value("#f-name"), "深圳市星辰科技有限公司", "typed values stay");
+    b.fill("#f-email", "sales@xingchen.cn");
+    b.fill("#f-city", "深圳");
+    b.click("main form button[type=submit]");
+    b.wait_text("h1", "深圳市星辰科技有限公司");
+    assert!(fits(&b), "detail page fits 375 px");
+
+    b.fill("#qf-content", "上门拜访，客户要报价单");
+    b.click(".quick-followup button[type=submit]");
+    b.wait_text(".timeline", "上门拜访，客户要报价单");
+
+    b.goto(&srv.url("/customers"));
+    b.wait_text("table.list", "深圳市星辰科技有限公司");
+    assert!(fits(&b), "list fits 375 px");
+
+    b.fill("#global-q", "星辰");
+    b.wait_text("#global-results", "深圳市星辰科技有限公司");
+}
