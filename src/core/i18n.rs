@@ -109,12 +109,7 @@ impl Tr {
 
 fn catalog() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
     static MAP: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
-    MAP.get_or_init(|| {
-        MESSAGES
-            .iter()
-            .map(|(k, en, zh)| (*k, (*en, *zh)))
-            .collect()
-    })
+    MAP.get_or_init(|| all_messages().map(|(k, en, zh)| (*k, (*en, *zh))).collect())
 }
 
 /// A built-in role's name and description in the reader's language, as long
@@ -148,8 +143,7 @@ pub fn role_text(t: Tr, builtin: Option<&str>, name: &str, description: &str) ->
 /// sorted, for filter suggestions.
 pub fn codes(group: &str) -> Vec<&'static str> {
     let prefix = format!("{group}.");
-    let mut v: Vec<&'static str> = MESSAGES
-        .iter()
+    let mut v: Vec<&'static str> = all_messages()
         .filter_map(|(k, _, _)| k.strip_prefix(prefix.as_str()))
         .filter(|code| !code.contains('.'))
         .collect();
@@ -159,6 +153,14 @@ pub fn codes(group: &str) -> Vec<&'static str> {
 
 pub fn has_key(key: &str) -> bool {
     catalog().contains_key(key)
+}
+
+/// Every module's message table; a module with many pages keeps its own
+/// (key, English, 简体中文) slice and adds it here.
+const CATALOGS: &[&[(&str, &str, &str)]] = &[MESSAGES, crate::crm::settings_web::i18n::MESSAGES];
+
+fn all_messages() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    CATALOGS.iter().flat_map(|c| c.iter())
 }
 
 /// (key, English, 简体中文)
@@ -591,7 +593,7 @@ mod tests {
     #[test]
     fn keys_are_unique_and_translated() {
         let mut seen = std::collections::HashSet::new();
-        for (k, en, zh) in MESSAGES {
+        for (k, en, zh) in all_messages() {
             assert!(seen.insert(k), "duplicate key {k}");
             assert!(!en.is_empty() && !zh.is_empty(), "{k}");
         }
