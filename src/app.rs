@@ -76,6 +76,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::core::org::api::routes(cfg);
     crate::core::web::routes(cfg);
     crate::crm::routes(cfg);
+    crate::crm::settings_web::routes(cfg);
+    crate::core::backup::web::routes(cfg);
 }
 
 fn security_headers() -> DefaultHeaders {

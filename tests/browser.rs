@@ -189,7 +189,11 @@ fn sales_pages_on_a_phone() {
     b.fill("#f-email", "not-an-email");
     b.click("main form button[type=submit]");
     b.wait_text(".field-error", "e-mail");
-    assert_eq!(b.call_value("#f-name"), "深圳市星辰科技有限公司", "typed values stay");
+    assert_eq!(
+        b.call_value("#f-name"),
+        "深圳市星辰科技有限公司",
+        "typed values stay"
+    );
     b.fill("#f-email", "sales@xingchen.cn");
     b.fill("#f-city", "深圳");
     b.click("main form button[type=submit]");

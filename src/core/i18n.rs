@@ -157,7 +157,11 @@ pub fn has_key(key: &str) -> bool {
 
 /// Every module's message table; a module with many pages keeps its own
 /// (key, English, 简体中文) slice and adds it here.
-const CATALOGS: &[&[(&str, &str, &str)]] = &[MESSAGES, crate::crm::pages::MESSAGES];
+const CATALOGS: &[&[(&str, &str, &str)]] = &[
+    MESSAGES,
+    crate::crm::pages::MESSAGES,
+    crate::crm::settings_web::i18n::MESSAGES,
+];
 
 fn all_messages() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
     CATALOGS.iter().flat_map(|c| c.iter())

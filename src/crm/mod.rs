@@ -10,6 +10,7 @@ pub mod pages;
 pub mod pipelines;
 pub mod pools;
 pub mod products;
+pub mod settings_web;
 pub mod tasks;
 pub mod transfers;
 
@@ -202,40 +203,8 @@ async fn set_followup_types_api(
         .get("types")
         .and_then(|t| serde_json::from_value(t.clone()).ok())
         .ok_or_else(|| AppError::invalid("types", "a list of type names"))?;
-    let mut clean: Vec<String> = Vec::new();
-    for t in list {
-        let t = t.trim().to_string();
-        if t.is_empty() || t.chars().count() > 30 {
-            return Err(AppError::invalid(
-                "types",
-                "each type has 1 to 30 characters",
-            ));
-        }
-        if !clean.contains(&t) {
-            clean.push(t);
-        }
-    }
-    if clean.is_empty() || clean.len() > 30 {
-        return Err(AppError::invalid("types", "between 1 and 30 types"));
-    }
-    let ctx = actor.audit();
-    let saved = clean.clone();
-    state
-        .db(move |c| {
-            let before = followups::types(c)?;
-            crate::core::db::write_tx(c, |c| {
-                crate::core::settings::set(c, followups::TYPES_SETTING, &json!(saved).to_string())?;
-                crate::core::audit::record(
-                    c,
-                    &ctx,
-                    "update",
-                    "settings",
-                    None,
-                    &json!({ followups::TYPES_SETTING: [before, saved] }),
-                )?;
-                Ok::<_, AppError>(())
-            })
-        })
+    let clean = state
+        .db(move |c| followups::set_types(c, &actor, list))
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "types": clean })))
 }

@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod format;
 pub mod restore;
 pub mod schedule;
+pub mod web;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};

@@ -129,6 +129,35 @@ pub fn create_dir_private(dir: &Path) -> Result<(), BackupError> {
         .map_err(|e| BackupError::Io(format!("cannot create {}: {e}", dir.display())))
 }
 
+/// The `settings` key holding the outcome of the last scheduled backup.
+pub const LAST_RUN_SETTING: &str = "backup.last_scheduled";
+
+/// The outcome of the last scheduled backup that was due (the admin page
+/// shows it; the job's checks in between, when nothing is due, are not kept).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LastRun {
+    /// When it started (UTC).
+    pub at: NaiveDateTime,
+    pub ok: bool,
+    /// The archive's file name in the backup directory.
+    pub file: String,
+    pub bytes: u64,
+    /// Why it failed.
+    pub message: String,
+}
+
+fn record_last_run(conn: &mut DbConn, run: &LastRun) -> Result<(), crate::core::error::AppError> {
+    let json = serde_json::to_string(run).unwrap_or_default();
+    crate::core::settings::set(conn, LAST_RUN_SETTING, &json)?;
+    Ok(())
+}
+
+/// The outcome of the last scheduled backup, if one was ever due.
+pub fn last_run(conn: &mut DbConn) -> Result<Option<LastRun>, crate::core::error::AppError> {
+    Ok(crate::core::settings::get(conn, LAST_RUN_SETTING)?
+        .and_then(|s| serde_json::from_str(&s).ok()))
+}
+
 /// The job: back up when the schedule was due since the newest archive.
 pub fn run_job(
     conn: &mut DbConn,
@@ -154,10 +183,30 @@ pub fn run_job(
     if newest.is_some_and(|t| t >= due) {
         return Ok("no backup due".into());
     }
-    let passphrase =
-        scheduled_passphrase(settings).map_err(|e| AppError::Internal(e.to_string()))?;
-    let (s, removed) = backup_now(settings, conn, passphrase, now.and_utc())
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let result = scheduled_passphrase(settings)
+        .and_then(|passphrase| backup_now(settings, conn, passphrase, now.and_utc()));
+    let outcome = match &result {
+        Ok((s, _)) => LastRun {
+            at: now,
+            ok: true,
+            file: s
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            bytes: s.bytes,
+            message: String::new(),
+        },
+        Err(e) => LastRun {
+            at: now,
+            ok: false,
+            file: String::new(),
+            bytes: 0,
+            message: e.to_string(),
+        },
+    };
+    record_last_run(conn, &outcome)?;
+    let (s, removed) = result.map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(format!(
         "backup {} ({} bytes, {} rows, {} files, verified) in {:.1} s; {} old archive(s) removed",
         s.path.display(),

@@ -47,6 +47,49 @@ pub fn types(conn: &mut DbConn) -> Result<Vec<String>, AppError> {
     Ok(configured.unwrap_or_else(|| DEFAULT_TYPES.iter().map(|s| s.to_string()).collect()))
 }
 
+/// Replace the follow-up types (administrators): each name trimmed, 1 to
+/// 30 characters, duplicates dropped, 1 to 30 types in the order given.
+/// Audited. The REST API and the settings page both call this.
+pub fn set_types(
+    conn: &mut DbConn,
+    actor: &Actor,
+    list: Vec<String>,
+) -> Result<Vec<String>, AppError> {
+    actor.require("admin", "manage")?;
+    let mut clean: Vec<String> = Vec::new();
+    for (i, t) in list.into_iter().enumerate() {
+        let t = t.trim().to_string();
+        if t.is_empty() || t.chars().count() > 30 {
+            return Err(AppError::invalid(
+                &format!("types[{i}]"),
+                "each type has 1 to 30 characters",
+            ));
+        }
+        if !clean.contains(&t) {
+            clean.push(t);
+        }
+    }
+    if clean.is_empty() || clean.len() > 30 {
+        return Err(AppError::invalid("types", "between 1 and 30 types"));
+    }
+    let ctx = actor.audit();
+    let before = types(conn)?;
+    crate::core::db::write_tx(conn, |c| {
+        let saved = serde_json::json!(clean);
+        crate::core::settings::set(c, TYPES_SETTING, &saved.to_string())?;
+        crate::core::audit::record(
+            c,
+            &ctx,
+            "update",
+            "settings",
+            None,
+            &serde_json::json!({ TYPES_SETTING: [before, saved] }),
+        )?;
+        Ok::<_, AppError>(())
+    })?;
+    Ok(clean)
+}
+
 #[derive(diesel::QueryableByName)]
 struct CustomerOf {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
