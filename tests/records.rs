@@ -1159,6 +1159,106 @@ fn wide_scope_search_over_many_matches(backend: Backend) {
     let _ = mgr;
 }
 
+fn children_of_a_shared_customer(backend: Backend) {
+    let srv = TestServer::start(&backend);
+    let admin = setup_admin(&srv);
+    user(&admin, "li@example.cn", "salesperson", json!({}));
+    let wang_id = user(&admin, "wang@example.cn", "salesperson", json!({}));
+    let c_li = Client::login(&srv, "li@example.cn", PW);
+    let c_wang = Client::login(&srv, "wang@example.cn", PW);
+    let shared = create(&c_li, "customers", json!({"name": "共享的客户"}));
+    let private = create(&c_li, "customers", json!({"name": "不共享的客户"}));
+    let contact = create(
+        &c_li,
+        "contacts",
+        json!({"customer_id": id(&shared), "name": "共享联系人"}),
+    );
+    let hidden = create(
+        &c_li,
+        "contacts",
+        json!({"customer_id": id(&private), "name": "私有联系人"}),
+    );
+    let fu = create(
+        &c_li,
+        "followups",
+        json!({"customer_id": id(&shared), "content": "共享客户的跟进"}),
+    );
+    assert_eq!(
+        c_wang
+            .get(&format!("/api/v1/contacts/{}", id(&contact)))
+            .status,
+        404
+    );
+    // Shared read-only: the customer's contacts and follow-ups come along, read-only.
+    let r = c_li.post(
+        &format!("/api/v1/customers/{}/collaborators", id(&shared)),
+        &json!({"user_id": wang_id}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        c_wang
+            .get(&format!("/api/v1/contacts/{}", id(&contact)))
+            .status,
+        200
+    );
+    assert_eq!(
+        c_wang.get(&format!("/api/v1/followups/{}", id(&fu))).status,
+        200
+    );
+    assert_eq!(
+        c_wang
+            .get(&format!("/api/v1/contacts/{}", id(&hidden)))
+            .status,
+        404
+    );
+    let list = c_wang.get("/api/v1/contacts?view=all").json();
+    assert_eq!(
+        ids(&list),
+        vec![id(&contact)],
+        "only the shared customer's contacts"
+    );
+    let found = c_wang
+        .get(&format!("/api/v1/contacts?q={}", url_encode("联系人")))
+        .json();
+    assert_eq!(
+        ids(&found),
+        vec![id(&contact)],
+        "search keeps to the scope too"
+    );
+    let r = c_wang.patch(
+        &format!("/api/v1/contacts/{}", id(&contact)),
+        &json!({"version": 1, "title": "经理"}),
+    );
+    assert_eq!(
+        r.status, 403,
+        "a read share does not open edits: {}",
+        r.body
+    );
+    // Writable: the contacts become editable too.
+    let r = c_li.post(
+        &format!("/api/v1/customers/{}/collaborators", id(&shared)),
+        &json!({"user_id": wang_id, "can_write": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c_wang.patch(
+        &format!("/api/v1/contacts/{}", id(&contact)),
+        &json!({"version": 1, "title": "经理"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Unshared: gone again.
+    let r = c_li.delete(&format!(
+        "/api/v1/customers/{}/collaborators/{wang_id}",
+        id(&shared)
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        c_wang
+            .get(&format!("/api/v1/contacts/{}", id(&contact)))
+            .status,
+        404
+    );
+}
+
 both_backends!(
     lead_becomes_a_customer,
     contacts_validate_dedupe_version_and_search,
@@ -1167,4 +1267,5 @@ both_backends!(
     attachments_are_checked_and_only_downloaded,
     saved_views_bulk_and_keyset_paging,
     wide_scope_search_over_many_matches,
+    children_of_a_shared_customer,
 );

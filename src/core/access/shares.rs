@@ -127,21 +127,46 @@ pub fn list(conn: &mut DbConn, entity: &str, record_id: i64) -> QueryResult<Vec<
         .collect())
 }
 
-/// Append `id IN (records of `entity` shared with `user_id`, still valid
-/// [and writable])` to a query on the entity's table.
-pub fn push_shared_ids(sql: &mut Sql, entity: &str, user_id: i64, write: bool) {
-    sql.push("id IN (SELECT record_id FROM record_shares WHERE entity = ")
-        .text(entity)
-        .push(" AND user_id = ")
-        .int(user_id)
-        .push(" AND (until IS NULL OR until > ")
-        .ts(now())
-        .push(")");
+/// Records shared through their parent: a colleague a customer is shared
+/// with also sees its contacts, follow-ups and opportunities (and may edit
+/// them when the share is writable). (entity, link column, parent entity)
+const THROUGH_PARENT: &[(&str, &str, &str)] = &[
+    ("contacts", "customer_id", "customers"),
+    ("followups", "customer_id", "customers"),
+    ("opportunities", "customer_id", "customers"),
+];
+
+fn push_one(sql: &mut Sql, col: &str, entity: &str, user_id: i64, write: bool) {
+    sql.push(&format!(
+        "{col} IN (SELECT record_id FROM record_shares WHERE entity = "
+    ))
+    .text(entity)
+    .push(" AND user_id = ")
+    .int(user_id)
+    .push(" AND (until IS NULL OR until > ")
+    .ts(now())
+    .push(")");
     if write {
         sql.push(" AND can_write = ")
             .bind(crate::core::sql::Bind::Bool(true));
     }
     sql.push(")");
+}
+
+/// Append `id IN (records of `entity` shared with `user_id`, still valid
+/// [and writable])` to a query on the entity's table — or, for a child
+/// entity, the records whose parent is shared so.
+pub fn push_shared_ids(sql: &mut Sql, entity: &str, user_id: i64, write: bool) {
+    match THROUGH_PARENT.iter().find(|(e, _, _)| *e == entity) {
+        Some((_, col, parent)) => {
+            sql.push("(");
+            push_one(sql, "id", entity, user_id, write);
+            sql.push(" OR ");
+            push_one(sql, col, parent, user_id, write);
+            sql.push(")");
+        }
+        None => push_one(sql, "id", entity, user_id, write),
+    }
 }
 
 /// Remove every share of a record (it is being deleted).
