@@ -1666,6 +1666,118 @@ pub fn recovery_job() -> crate::core::jobs::Job {
     }
 }
 
+/// One previewed row: its cells and what is wrong with them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewRow {
+    pub line: u64,
+    pub cells: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+/// What the file looks like: detection, the mapping, the first rows checked
+/// as the import would check them (nothing written).
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub format: String,
+    pub encoding: String,
+    pub delimiter: Option<String>,
+    pub header: Vec<String>,
+    pub mapping: Vec<(String, Option<String>)>,
+    /// Every column the entity has: key, zh label, en label.
+    pub fields: Vec<(String, String, String)>,
+    pub rows: Vec<PreviewRow>,
+}
+
+pub fn preview(
+    conn: &mut DbConn,
+    actor: &Actor,
+    mut plan: Plan,
+    opts: &Options,
+    n: usize,
+) -> Result<Preview, AppError> {
+    let mut lk = Lookups::default();
+    let mut rows = Vec::new();
+    let mut seen: HashMap<u64, u64> = HashMap::new();
+    let taken: Vec<Row> = plan
+        .source
+        .by_ref()
+        .take(n)
+        .collect::<Result<_, _>>()
+        .map_err(|e| AppError::invalid("file", e.0))?;
+    for row in taken {
+        let checked = input_of(conn, actor, &plan, &mut lk, opts, &row)
+            .and_then(|input| prepare(conn, actor, &plan, &mut lk, row.line, input));
+        let mut problems = Vec::new();
+        match checked {
+            Err(p) => problems.push(p),
+            Ok(p) => {
+                for (k, v) in &p.keys {
+                    if let Some(first) = seen.get(&key_hash(*k, v)) {
+                        problems.push(Problem {
+                            line: row.line,
+                            column: String::new(),
+                            reason: format!("duplicate of line {first}"),
+                        });
+                        break;
+                    }
+                }
+                for (k, v) in &p.keys {
+                    seen.entry(key_hash(*k, v)).or_insert(row.line);
+                }
+                let found = existing(conn, plan.spec, &p.keys)?;
+                let mut ids: Vec<i64> = p
+                    .keys
+                    .iter()
+                    .filter_map(|(k, v)| found.get(&key_hash(*k, v)))
+                    .flatten()
+                    .copied()
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                if !ids.is_empty() {
+                    problems.push(Problem {
+                        line: row.line,
+                        column: String::new(),
+                        reason: format!(
+                            "matches existing {} {}",
+                            plan.spec.singular,
+                            ids.iter()
+                                .map(i64::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    });
+                }
+            }
+        }
+        rows.push(PreviewRow {
+            line: row.line,
+            cells: row.cells,
+            problems,
+        });
+    }
+    Ok(Preview {
+        format: format!("{:?}", plan.source.format).to_lowercase(),
+        encoding: plan.source.encoding.clone(),
+        delimiter: plan.source.delimiter.map(|d| d.to_string()),
+        header: plan.source.header.clone(),
+        mapping: plan.summary_mapping(),
+        fields: plan
+            .cols
+            .iter()
+            .map(|c| (c.key.clone(), c.label_zh.clone(), c.label_en.clone()))
+            .collect(),
+        rows,
+    })
+}
+
+/// Rows in the file (for a progress bar), read quickly without checking.
+pub fn count_rows(path: &Path, opts: &Options) -> Result<u64, AppError> {
+    let src = read::open(path, opts.encoding.as_deref(), opts.delimiter)
+        .map_err(|e| AppError::invalid("file", e.0))?;
+    Ok(src.filter(Result::is_ok).count() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

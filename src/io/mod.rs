@@ -1,10 +1,12 @@
 //! Import and export (CSV, .xlsx, .xls) and data quality: the engine the
 //! CLI (`rapport import`, `rapport export`), the REST API and the pages share.
 
+pub mod api;
 pub mod columns;
 pub mod export;
 
 pub mod import;
+pub mod quality;
 
 pub mod read;
 

@@ -49,7 +49,7 @@ pub struct Source {
     pub header: Vec<String>,
     /// The line the header is on.
     pub header_line: u64,
-    rows: Box<dyn Iterator<Item = Result<Row, ReadError>>>,
+    rows: Box<dyn Iterator<Item = Result<Row, ReadError>> + Send>,
 }
 
 impl Iterator for Source {
@@ -296,7 +296,7 @@ fn open_csv(
     let mut f = File::open(path).map_err(|e| err(e.to_string()))?;
     let mut bom = vec![0u8; skip];
     f.read_exact(&mut bom).map_err(|e| err(e.to_string()))?;
-    let reader: Box<dyn Read> = if enc == UTF_8 {
+    let reader: Box<dyn Read + Send> = if enc == UTF_8 {
         // UTF-8 is checked cell by cell, which is faster than decoding.
         Box::new(BufReader::with_capacity(256 * 1024, f))
     } else {
