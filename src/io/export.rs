@@ -335,6 +335,10 @@ fn value_of<'a>(r: &'a Map<String, Value>, key: &str) -> &'a Value {
     }
 }
 
+/// Called with each page of records; false stops.
+pub type PageFn<'a> =
+    dyn FnMut(&mut DbConn, Vec<Map<String, Value>>) -> Result<bool, AppError> + 'a;
+
 /// Pages of records (as JSON objects) the caller may export, in list
 /// order: through the list engine with the `export` scope.
 pub fn for_each_page(
@@ -342,7 +346,7 @@ pub fn for_each_page(
     actor: &Actor,
     spec: &'static EntitySpec,
     params: &ListParams,
-    f: &mut dyn FnMut(&mut DbConn, Vec<Map<String, Value>>) -> Result<bool, AppError>,
+    f: &mut PageFn<'_>,
 ) -> Result<(), AppError> {
     let mut p = params.clone();
     p.limit = Some(list::MAX_LIMIT);
@@ -379,7 +383,7 @@ pub fn scan_all(
     conn: &mut DbConn,
     spec: &'static EntitySpec,
     filters: &[list::Filter],
-    f: &mut dyn FnMut(&mut DbConn, Vec<Map<String, Value>>) -> Result<bool, AppError>,
+    f: &mut PageFn<'_>,
 ) -> Result<(), AppError> {
     let defs = if crate::core::fields::ENTITIES.contains(&spec.name) {
         crate::core::fields::list(conn, Some(spec.name), true)?

@@ -1607,7 +1607,8 @@ pub fn delete_ids(
             delete_ids(conn, ctx, &crate::crm::contacts::SPEC, part)?;
         }
     }
-    for table in [spec.name] {
+    {
+        let table = spec.name;
         diesel::delete(
             record_shares::table
                 .filter(record_shares::entity.eq(table))
