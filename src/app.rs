@@ -75,6 +75,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::core::auth::api::routes(cfg);
     crate::core::org::api::routes(cfg);
     crate::core::web::routes(cfg);
+    // Before the business routes: `/api/v1/customers/export` is not an id.
+    crate::io::api::routes(cfg);
     crate::crm::routes(cfg);
     crate::crm::settings_web::routes(cfg);
     crate::core::backup::web::routes(cfg);

@@ -33,6 +33,21 @@ pub struct Settings {
     pub backup: BackupSettings,
     pub storage: StorageSettings,
     pub jobs: JobSettings,
+    pub import: ImportSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportSettings {
+    /// Largest file (MiB) the web upload for imports accepts; larger ones
+    /// get 413. The command line (`rapport import`) has no limit.
+    pub max_upload_mb: u64,
+}
+
+impl Default for ImportSettings {
+    fn default() -> Self {
+        ImportSettings { max_upload_mb: 100 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -214,6 +229,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             auth: AuthSettings::default(),
             storage: StorageSettings::default(),
+            import: ImportSettings::default(),
             jobs: JobSettings::default(),
             backup: BackupSettings::default(),
         }

@@ -5,3 +5,4 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod crm;
+pub mod io;

@@ -105,7 +105,10 @@ fn tables_in_schema() -> Vec<(String, BTreeSet<String>)> {
         pools,
         pool_members,
         pool_events,
-        opportunity_sums
+        opportunity_sums,
+        import_batches,
+        import_items,
+        record_merges
     );
     v.sort();
     v

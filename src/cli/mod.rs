@@ -6,6 +6,8 @@ mod admin;
 mod backup;
 mod demo;
 mod doctor;
+mod export;
+mod import;
 mod migrate;
 mod serve;
 mod tls;
@@ -71,6 +73,11 @@ pub enum Command {
     Backup(backup::BackupCommand),
     /// Restore an archive into an empty database (or replace one with --force).
     Restore(backup::RestoreArgs),
+    /// Import customers, contacts, leads, products, opportunities or
+    /// follow-ups from CSV/.xlsx/.xls; undo or list imports.
+    Import(import::ImportArgs),
+    /// Export records to CSV or .xlsx.
+    Export(export::ExportArgs),
     /// TLS helpers.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
@@ -147,6 +154,8 @@ pub fn main() -> ExitCode {
         Command::Demo(a) => load(&cli).and_then(|l| demo::run(&l, a)),
         Command::Backup(c) => load(&cli).and_then(|l| backup::run(&l, c)),
         Command::Restore(a) => load(&cli).and_then(|l| backup::restore(&l, a)),
+        Command::Import(a) => load(&cli).and_then(|l| import::run(&l, a)),
+        Command::Export(a) => load(&cli).and_then(|l| export::run(&l, a)),
         Command::Tls(cmd) => tls::run(cmd),
         Command::Version => {
             println!("rapport {}", env!("CARGO_PKG_VERSION"));

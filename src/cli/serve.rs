@@ -104,6 +104,7 @@ fn start(loaded: &Loaded, file_tls: Option<app::Tls>) -> Result<(), Failure> {
             crate::core::jobs::builtin_jobs_with(&settings.jobs)
                 .into_iter()
                 .chain(crate::crm::jobs())
+                .chain(crate::io::jobs())
                 .collect(),
             Arc::new(crate::core::jobs::SystemClock),
             settings.clone(),

@@ -37,6 +37,9 @@ pub enum AppError {
     /// The account is locked for a while (423).
     #[error("{0}")]
     Locked(String),
+    /// The request body is larger than allowed (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// Too many attempts; try again later (429).
     #[error("{0}")]
     TooMany(String),
@@ -91,6 +94,7 @@ impl AppError {
             AppError::Unavailable(_) => "unavailable",
             AppError::Locked(_) => "locked",
             AppError::TooMany(_) => "too_many_requests",
+            AppError::TooLarge(_) => "too_large",
             AppError::Internal(_) => "internal",
         }
     }
@@ -109,6 +113,7 @@ impl ResponseError for AppError {
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Locked(_) => StatusCode::LOCKED,
             AppError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

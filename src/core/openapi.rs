@@ -461,6 +461,96 @@ pub const ROUTES: &[Route] = &[
         "transfers",
         "Move a user's customers, contacts, leads, opportunities and open tasks to another user or a pool",
     ),
+    Route(
+        "post",
+        "/api/v1/imports",
+        "imports",
+        "Upload a CSV/.xlsx/.xls file to import (raw body with ?entity=&name=, or multipart); answers with the batch and a preview",
+    ),
+    Route(
+        "get",
+        "/api/v1/imports",
+        "imports",
+        "The caller's imports (administrators: all)",
+    ),
+    Route(
+        "get",
+        "/api/v1/imports/{id}",
+        "imports",
+        "An import with its progress (rows done of total) and counts",
+    ),
+    Route(
+        "get",
+        "/api/v1/imports/{id}/preview",
+        "imports",
+        "Detected encoding and delimiter, the suggested mapping and the first rows with their problems",
+    ),
+    Route(
+        "post",
+        "/api/v1/imports/{id}/run",
+        "imports",
+        "Run the import in the background (mapping, on_duplicate, owner_id, pool_id, encoding, dry_run)",
+    ),
+    Route(
+        "post",
+        "/api/v1/imports/{id}/cancel",
+        "imports",
+        "Stop a running import; it is rolled back",
+    ),
+    Route(
+        "post",
+        "/api/v1/imports/{id}/undo",
+        "imports",
+        "Undo a finished import: delete what it created, put back what it updated",
+    ),
+    Route(
+        "get",
+        "/api/v1/imports/{id}/errors",
+        "imports",
+        "The rejected rows with line, column and reason (?format=csv|xlsx)",
+    ),
+    Route(
+        "get",
+        "/api/v1/{entity}/export",
+        "exports",
+        "Export a list (view, q, filter, sort as the list API; columns; format=csv|xlsx) within the caller's export scope, streamed",
+    ),
+    Route(
+        "get",
+        "/api/v1/admin/export-limits",
+        "exports",
+        "Maximum rows per export, per role (administrators)",
+    ),
+    Route(
+        "put",
+        "/api/v1/admin/export-limits",
+        "exports",
+        "Set the maximum rows per export per role (administrators)",
+    ),
+    Route(
+        "get",
+        "/api/v1/quality/duplicates",
+        "quality",
+        "Clusters of customers sharing a normalised name, phone or e-mail",
+    ),
+    Route(
+        "post",
+        "/api/v1/quality/merge",
+        "quality",
+        "Merge customers into a survivor, moving every related record",
+    ),
+    Route(
+        "post",
+        "/api/v1/quality/merges/{id}/undo",
+        "quality",
+        "Undo a merge",
+    ),
+    Route(
+        "get",
+        "/api/v1/quality/report",
+        "quality",
+        "Missing and invalid data, customers without follow-up for N days, quality scores per user and company",
+    ),
 ];
 
 fn field_schema(f: &Field) -> Value {

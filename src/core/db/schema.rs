@@ -498,6 +498,57 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    import_batches (id) {
+        id -> BigInt,
+        entity -> Text,
+        file_name -> Text,
+        status -> Text,
+        options -> Text,
+        user_id -> Nullable<BigInt>,
+        rows_total -> BigInt,
+        rows_done -> BigInt,
+        created -> BigInt,
+        updated -> BigInt,
+        skipped -> BigInt,
+        rejected -> BigInt,
+        source_path -> Text,
+        error_file -> Text,
+        message -> Text,
+        state -> Text,
+        heartbeat_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        undone_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    import_items (id) {
+        id -> BigInt,
+        batch_id -> BigInt,
+        action -> Text,
+        record_ids -> Text,
+        record_id -> Nullable<BigInt>,
+        line -> BigInt,
+        before -> Text,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    record_merges (id) {
+        id -> BigInt,
+        entity -> Text,
+        survivor_id -> BigInt,
+        merged_ids -> Text,
+        snapshot -> Text,
+        user_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        undone_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
@@ -540,4 +591,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pool_members,
     pool_events,
     opportunity_sums,
+    import_batches,
+    import_items,
+    record_merges,
 );

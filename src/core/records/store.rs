@@ -568,8 +568,9 @@ pub fn insert_many(
 /// A validated new record, its custom values and the definitions they were checked against.
 type Prepared = (Record, Map<String, Value>, Vec<FieldDef>);
 
-/// Validate `input` for a create: fields, owner, references, custom values.
-fn prepare_new(
+/// Validate `input` for a create: fields, owner, references, custom values
+/// (the create path and imports).
+pub fn prepare_new(
     conn: &mut DbConn,
     actor: &Actor,
     spec: &EntitySpec,
@@ -895,8 +896,21 @@ pub fn list(
     spec: &'static EntitySpec,
     p: &ListParams,
 ) -> Result<Page<Record>, AppError> {
+    list_for(conn, actor, spec, p, "view")
+}
+
+/// A page of the records the actor may `action` (view, export): that
+/// action's data scope applies.
+pub fn list_for(
+    conn: &mut DbConn,
+    actor: &Actor,
+    spec: &'static EntitySpec,
+    p: &ListParams,
+    action: &str,
+) -> Result<Page<Record>, AppError> {
     actor.require(spec.name, "view")?;
-    let owners = actor.owner_filter(conn, spec.name, "view")?;
+    actor.require(spec.name, action)?;
+    let owners = actor.owner_filter(conn, spec.name, action)?;
     let defs = custom_defs(conn, spec)?;
     let p = crate::core::views::resolve(conn, actor, spec.name, p)?;
     let table = Table {

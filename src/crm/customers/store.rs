@@ -584,8 +584,20 @@ fn extra_views(
 
 /// A page of the customers the actor may see.
 pub fn list(conn: &mut DbConn, actor: &Actor, p: &ListParams) -> Result<Page<Customer>, AppError> {
+    list_for(conn, actor, p, "view")
+}
+
+/// A page of the customers the actor may `action` (view, export): that
+/// action's data scope applies.
+pub fn list_for(
+    conn: &mut DbConn,
+    actor: &Actor,
+    p: &ListParams,
+    action: &str,
+) -> Result<Page<Customer>, AppError> {
     actor.require(ENTITY, "view")?;
-    let owners = actor.owner_filter(conn, ENTITY, "view")?;
+    actor.require(ENTITY, action)?;
+    let owners = actor.owner_filter(conn, ENTITY, action)?;
     let defs = custom_defs(conn)?;
     let p = crate::core::views::resolve(conn, actor, ENTITY, p)?;
     let spec = listing::Spec {

@@ -1,0 +1,3 @@
+DROP TABLE record_merges;
+DROP TABLE import_items;
+DROP TABLE import_batches;

@@ -1,0 +1,532 @@
+//! Export: records to CSV (UTF-8 with BOM, so Excel reads Chinese) or .xlsx
+//! (written row by row in constant memory), with headers in the reader's
+//! language and every cell that a spreadsheet would take for a formula
+//! neutralised. The REST export pages through the list engine with the
+//! caller's `export` data scope (in SQL); the CLI scans the table by id.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use serde_json::{Map, Value, json};
+
+use super::columns::{self, Col, ColKind};
+use crate::core::auth::actor::Actor;
+use crate::core::db::DbConn;
+use crate::core::error::AppError;
+use crate::core::i18n::Lang;
+use crate::core::list::{self, ListParams};
+use crate::core::records::{EntitySpec, Kind, store as rstore};
+use crate::core::sql::Sql;
+
+/// The most rows one .xlsx sheet holds (with the header).
+pub const XLSX_MAX_ROWS: u64 = 1_048_575;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Format, AppError> {
+        match s {
+            "" | "csv" => Ok(Format::Csv),
+            "xlsx" => Ok(Format::Xlsx),
+            other => Err(AppError::invalid(
+                "format",
+                format!("`{other}`: csv or xlsx"),
+            )),
+        }
+    }
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+        }
+    }
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+}
+
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
+/// CR first) gets a leading `'`; plain numbers such as `-5` stay.
+pub fn neutralise(s: &str) -> String {
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && s.trim().parse::<f64>().is_err() {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Where rows go.
+pub trait Sink {
+    fn row(&mut self, cells: &[String]) -> Result<(), AppError>;
+}
+
+fn io_err(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(format!("export: {e}"))
+}
+
+/// CSV with a UTF-8 BOM.
+pub struct CsvSink<W: Write> {
+    w: csv::Writer<W>,
+}
+
+impl<W: Write> CsvSink<W> {
+    pub fn new(mut out: W) -> Result<Self, AppError> {
+        out.write_all(b"\xEF\xBB\xBF").map_err(io_err)?;
+        Ok(CsvSink {
+            w: csv::WriterBuilder::new().from_writer(out),
+        })
+    }
+    pub fn finish(self) -> Result<W, AppError> {
+        self.w.into_inner().map_err(|e| io_err(e.error()))
+    }
+}
+
+impl<W: Write> Sink for CsvSink<W> {
+    fn row(&mut self, cells: &[String]) -> Result<(), AppError> {
+        self.w.write_record(cells).map_err(io_err)
+    }
+}
+
+/// An .xlsx sheet written in constant memory (rows go to a temp file).
+pub struct XlsxSink {
+    book: rust_xlsxwriter::Workbook,
+    sheet: rust_xlsxwriter::Worksheet,
+    bold: rust_xlsxwriter::Format,
+    next: u32,
+}
+
+impl XlsxSink {
+    pub fn new(tmp_dir: &std::path::Path) -> Result<Self, AppError> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        std::fs::create_dir_all(tmp_dir).map_err(io_err)?;
+        book.set_tempdir(tmp_dir).map_err(io_err)?;
+        let sheet = book.new_worksheet_with_constant_memory().map_err(io_err)?;
+        Ok(XlsxSink {
+            book,
+            sheet,
+            bold: rust_xlsxwriter::Format::new().set_bold(),
+            next: 0,
+        })
+    }
+
+    pub fn save(mut self, path: &std::path::Path) -> Result<(), AppError> {
+        self.book.push_worksheet(self.sheet);
+        self.book.save(path).map_err(io_err)
+    }
+}
+
+impl Sink for XlsxSink {
+    fn row(&mut self, cells: &[String]) -> Result<(), AppError> {
+        if u64::from(self.next) > XLSX_MAX_ROWS {
+            return Err(AppError::invalid(
+                "format",
+                "an .xlsx sheet holds at most 1,048,575 rows; export as CSV or narrow the filter",
+            ));
+        }
+        for (c, v) in cells.iter().enumerate() {
+            if v.is_empty() {
+                continue;
+            }
+            let res = if self.next == 0 {
+                self.sheet
+                    .write_string_with_format(self.next, c as u16, v, &self.bold)
+            } else {
+                self.sheet.write_string(self.next, c as u16, v)
+            };
+            res.map_err(io_err)?;
+        }
+        self.next += 1;
+        Ok(())
+    }
+}
+
+/// Turns stored records into cells: names for owners and references.
+pub struct Formatter {
+    pub cols: Vec<Col>,
+    lang: Lang,
+    users: HashMap<i64, String>,
+    names: HashMap<(&'static str, i64), String>,
+}
+
+#[derive(diesel::QueryableByName)]
+struct NameRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+fn ref_table(spec: &EntitySpec, c: &Col) -> Option<&'static str> {
+    match &c.kind {
+        ColKind::Field(Kind::Ref(e)) => Some(e),
+        ColKind::Field(Kind::Int) => match (spec.name, c.key.as_str()) {
+            ("opportunities", "pipeline_id") => Some("pipelines"),
+            ("opportunities", "stage_id") => Some("pipeline_stages"),
+            ("products", "category_id") => Some("product_categories"),
+            _ => None,
+        },
+        ColKind::Custom(k) if k == "customer" => Some("customers"),
+        ColKind::Custom(k) if k == "contact" => Some("contacts"),
+        _ => None,
+    }
+}
+
+impl Formatter {
+    /// `columns`: the keys asked for (all when empty).
+    pub fn new(
+        conn: &mut DbConn,
+        spec: &EntitySpec,
+        lang: Lang,
+        columns: &[String],
+    ) -> Result<Formatter, AppError> {
+        let all = columns::columns(conn, spec)?;
+        let cols = if columns.is_empty() {
+            all
+        } else {
+            let mut picked = Vec::new();
+            for k in columns {
+                let c = all.iter().find(|c| &c.key == k).ok_or_else(|| {
+                    AppError::invalid(
+                        "columns",
+                        format!(
+                            "unknown column `{k}`; one of {}",
+                            all.iter()
+                                .map(|c| c.key.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })?;
+                picked.push(c.clone());
+            }
+            picked
+        };
+        use crate::core::db::schema::users;
+        use diesel::prelude::*;
+        let users: HashMap<i64, String> = users::table
+            .select((users::id, users::name))
+            .load::<(i64, String)>(conn)?
+            .into_iter()
+            .collect();
+        Ok(Formatter {
+            cols,
+            lang,
+            users,
+            names: HashMap::new(),
+        })
+    }
+
+    pub fn header(&self) -> Vec<String> {
+        self.cols
+            .iter()
+            .map(|c| c.label(self.lang).to_string())
+            .collect()
+    }
+
+    /// Look up the names of the records a page refers to.
+    fn load_names(
+        &mut self,
+        conn: &mut DbConn,
+        spec: &EntitySpec,
+        recs: &[Map<String, Value>],
+    ) -> Result<(), AppError> {
+        if self.names.len() > 200_000 {
+            self.names.clear();
+        }
+        for c in self.cols.clone() {
+            let Some(table) = ref_table(spec, &c) else {
+                continue;
+            };
+            let ids: Vec<i64> = recs
+                .iter()
+                .filter_map(|r| value_of(r, &c.key).as_i64())
+                .filter(|id| !self.names.contains_key(&(table, *id)))
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let mut sql = Sql::new(conn.backend());
+            sql.push(&format!("SELECT id, name FROM {table} WHERE id IN "))
+                .int_list(&ids);
+            for r in sql.load::<NameRow>(conn)? {
+                self.names.insert((table, r.id), r.name);
+            }
+        }
+        Ok(())
+    }
+
+    fn yes_no(&self, b: bool) -> String {
+        match (self.lang, b) {
+            (Lang::Zh, true) => "是",
+            (Lang::Zh, false) => "否",
+            (Lang::En, true) => "yes",
+            (Lang::En, false) => "no",
+        }
+        .to_string()
+    }
+
+    fn cell(&self, spec: &EntitySpec, c: &Col, v: &Value) -> String {
+        if let (Some(table), Some(id)) = (ref_table(spec, c), v.as_i64()) {
+            return self
+                .names
+                .get(&(table, id))
+                .cloned()
+                .unwrap_or_else(|| id.to_string());
+        }
+        let user = matches!(c.kind, ColKind::Owner | ColKind::Field(Kind::User))
+            || matches!(&c.kind, ColKind::Custom(k) if k == "user");
+        if let (true, Some(id)) = (user, v.as_i64()) {
+            return self
+                .users
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| id.to_string());
+        }
+        match v {
+            Value::Null => String::new(),
+            Value::Bool(b) => self.yes_no(*b),
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => match c.kind {
+                ColKind::Field(Kind::DateTime) => s.replacen('T', " ", 1),
+                _ => s.clone(),
+            },
+            Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Value::Object(_) => v.to_string(),
+        }
+    }
+
+    /// Rows of cells for a page of records.
+    pub fn rows(
+        &mut self,
+        conn: &mut DbConn,
+        spec: &EntitySpec,
+        recs: &[Map<String, Value>],
+    ) -> Result<Vec<Vec<String>>, AppError> {
+        self.load_names(conn, spec, recs)?;
+        Ok(recs
+            .iter()
+            .map(|r| {
+                self.cols
+                    .iter()
+                    .map(|c| neutralise(&self.cell(spec, c, value_of(r, &c.key))))
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+fn value_of<'a>(r: &'a Map<String, Value>, key: &str) -> &'a Value {
+    static NULL: Value = Value::Null;
+    match key.strip_prefix("custom.") {
+        Some(k) => r.get("custom").and_then(|c| c.get(k)).unwrap_or(&NULL),
+        None => r.get(key).unwrap_or(&NULL),
+    }
+}
+
+/// Called with each page of records; false stops.
+pub type PageFn<'a> =
+    dyn FnMut(&mut DbConn, Vec<Map<String, Value>>) -> Result<bool, AppError> + 'a;
+
+/// Pages of records (as JSON objects) the caller may export, in list
+/// order: through the list engine with the `export` scope.
+pub fn for_each_page(
+    conn: &mut DbConn,
+    actor: &Actor,
+    spec: &'static EntitySpec,
+    params: &ListParams,
+    f: &mut PageFn<'_>,
+) -> Result<(), AppError> {
+    let mut p = params.clone();
+    p.limit = Some(list::MAX_LIMIT);
+    p.total = false;
+    loop {
+        let (items, next) = if spec.name == "customers" {
+            let page = crate::crm::customers::store::list_for(conn, actor, &p, "export")?;
+            let items = page
+                .items
+                .into_iter()
+                .map(|c| match serde_json::to_value(c) {
+                    Ok(Value::Object(m)) => m,
+                    _ => Map::new(),
+                })
+                .collect();
+            (items, page.next_cursor)
+        } else {
+            let page = rstore::list_for(conn, actor, spec, &p, "export")?;
+            (page.items, page.next_cursor)
+        };
+        if !f(conn, items)? {
+            return Ok(());
+        }
+        match next {
+            Some(c) => p.cursor = Some(c),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Every record of `spec` matching `filters` (no scope: administrators on
+/// the command line), by id, in pages of `page` rows.
+pub fn scan_all(
+    conn: &mut DbConn,
+    spec: &'static EntitySpec,
+    filters: &[list::Filter],
+    f: &mut PageFn<'_>,
+) -> Result<(), AppError> {
+    let defs = if crate::core::fields::ENTITIES.contains(&spec.name) {
+        crate::core::fields::list(conn, Some(spec.name), true)?
+    } else {
+        vec![]
+    };
+    let cols: Vec<list::Column> = if spec.name == "customers" {
+        crate::crm::customers::store::COLUMNS.to_vec()
+    } else {
+        spec.columns()
+    };
+    let mut last = 0i64;
+    loop {
+        let mut sql = Sql::new(conn.backend());
+        let items: Vec<Map<String, Value>> = if spec.name == "customers" {
+            use crate::crm::customers::model::{Customer, CustomerRow};
+            sql.push("SELECT * FROM customers WHERE id > ").int(last);
+            list::apply_filters(&mut sql, &cols, &defs, filters)?;
+            sql.push(" ORDER BY id LIMIT 5000");
+            let rows: Vec<CustomerRow> = sql.load(conn)?;
+            rows.into_iter()
+                .map(|r| match serde_json::to_value(Customer::from(r)) {
+                    Ok(Value::Object(m)) => m,
+                    _ => Map::new(),
+                })
+                .collect()
+        } else {
+            let t = spec.name;
+            sql.push(&format!(
+                "SELECT {} AS data FROM {t} WHERE id > ",
+                spec.json_expr(conn.backend(), &format!("{t}."))
+            ))
+            .int(last);
+            list::apply_filters(&mut sql, &cols, &defs, filters)?;
+            sql.push(" ORDER BY id LIMIT 5000");
+            let rows: Vec<rstore::JsonRow> = sql.load(conn)?;
+            rows.iter().map(|r| spec.normalize(&r.data)).collect()
+        };
+        let Some(l) = items
+            .last()
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_i64)
+        else {
+            return Ok(());
+        };
+        last = l;
+        let n = items.len();
+        if !f(conn, items)? || n < 5000 {
+            return Ok(());
+        }
+    }
+}
+
+/// The settings key holding the per-role export limits (`{"role id": rows}`).
+pub const LIMITS_KEY: &str = "export.max_rows";
+
+/// The per-role limits as stored.
+pub fn limits(conn: &mut DbConn) -> Result<HashMap<i64, u64>, AppError> {
+    let raw = crate::core::settings::get(conn, LIMITS_KEY)?.unwrap_or_default();
+    let m: HashMap<String, u64> = serde_json::from_str(&raw).unwrap_or_default();
+    Ok(m.into_iter()
+        .filter_map(|(k, v)| k.parse().ok().map(|k| (k, v)))
+        .collect())
+}
+
+/// The most rows the actor may export from `module` at once: the largest
+/// limit among their roles that grant the export (none: unlimited).
+pub fn max_rows(conn: &mut DbConn, actor: &Actor, module: &str) -> Result<Option<u64>, AppError> {
+    let limits = limits(conn)?;
+    let perm = format!("{module}.export");
+    let mut best: Option<u64> = Some(0);
+    for r in crate::core::org::roles::for_user(conn, actor.user_id())? {
+        if !r.permissions.contains(&perm) {
+            continue;
+        }
+        best = match (best, limits.get(&r.id)) {
+            (_, None) => None,
+            (None, _) => None,
+            (Some(a), Some(b)) => Some(a.max(*b)),
+        };
+    }
+    Ok(best)
+}
+
+/// Refuse an export larger than the actor's role allows (403 with the
+/// limit), counting at most limit + 1 rows.
+pub fn check_limit(
+    conn: &mut DbConn,
+    actor: &Actor,
+    spec: &'static EntitySpec,
+    params: &ListParams,
+) -> Result<(), AppError> {
+    let Some(limit) = max_rows(conn, actor, spec.name)? else {
+        return Ok(());
+    };
+    let mut n = 0u64;
+    for_each_page(conn, actor, spec, params, &mut |_, items| {
+        n += items.len() as u64;
+        Ok(n <= limit)
+    })?;
+    if n > limit {
+        return Err(AppError::Forbidden(format!(
+            "your role allows exports of at most {limit} {} at a time and this one has more; narrow it with a view or filters",
+            spec.name
+        )));
+    }
+    Ok(())
+}
+
+/// Record an export in the audit trail.
+pub fn audit_export(
+    conn: &mut DbConn,
+    ctx: &crate::core::audit::AuditCtx,
+    entity: &str,
+    rows: u64,
+    format: Format,
+    what: Value,
+) -> Result<(), AppError> {
+    crate::core::db::write_tx(conn, |conn| {
+        crate::core::audit::record(
+            conn,
+            ctx,
+            "export",
+            entity,
+            None,
+            &json!({"rows": rows, "format": format.ext(), "query": what}),
+        )
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_numbers_are_not() {
+        assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralise("+86 755 8888"), "'+86 755 8888");
+        assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralise("\tx"), "'\tx");
+        assert_eq!(neutralise("-5"), "-5");
+        assert_eq!(neutralise("深圳"), "深圳");
+        assert_eq!(columns::unneutralise(&neutralise("=1+1")), "=1+1");
+    }
+}
