@@ -660,11 +660,15 @@ pub fn read_archive(
                 .into_owned();
             let size = entry.size();
             let kind = format::entry_kind(&path).ok_or_else(|| {
-                BackupError::Corrupt(format!("the archive holds an unexpected entry `{path}`"))
+                BackupError::Corrupt(format!(
+                    "the archive is damaged: it holds an unexpected entry `{path}`"
+                ))
             })?;
             let read_small = |entry: &mut tar::Entry<'_, Box<dyn Read>>, limit: u64| {
                 if size > limit {
-                    return Err(BackupError::Corrupt(format!("entry `{path}` is too large")));
+                    return Err(BackupError::Corrupt(format!(
+                        "the archive is damaged: entry `{path}` is too large"
+                    )));
                 }
                 let mut buf = Vec::with_capacity(size as usize);
                 entry.read_to_end(&mut buf).map_err(format::damaged)?;
@@ -701,7 +705,7 @@ pub fn read_archive(
                         .map(|i| i + current)
                     else {
                         return Err(BackupError::Corrupt(format!(
-                            "rows of table {table}, which the header does not list (or out of order)"
+                            "the archive is damaged: rows of table {table}, which the header does not list (or out of order)"
                         )));
                     };
                     current = idx;
@@ -709,7 +713,7 @@ pub fn read_archive(
                     let (rows, hash, chunks) = &mut sums[idx];
                     if *seq != *chunks + 1 {
                         return Err(BackupError::Corrupt(format!(
-                            "table {table}: chunk {seq} where {} was expected",
+                            "the archive is damaged: table {table}: chunk {seq} where {} was expected",
                             *chunks + 1
                         )));
                     }
@@ -718,7 +722,7 @@ pub fn read_archive(
                     chunk = read_small(&mut entry, 256 << 20)?;
                     if !chunk.ends_with(b"\n") {
                         return Err(BackupError::Corrupt(format!(
-                            "table {table}: chunk {seq} does not end with a whole row"
+                            "the archive is damaged: table {table}: chunk {seq} does not end with a whole row"
                         )));
                     }
                     for (i, line) in chunk[..chunk.len() - 1].split(|b| *b == b'\n').enumerate() {
@@ -954,8 +958,8 @@ fn quick_check(path: &Path) -> Result<(), BackupError> {
     if !path_ok {
         return Err(BackupError::Corrupt("no header".into()));
     }
-    let h: Header =
-        serde_json::from_reader(first).map_err(|e| BackupError::Corrupt(format!("header: {e}")))?;
+    let h: Header = serde_json::from_reader(first)
+        .map_err(|e| BackupError::Corrupt(format!("the archive is damaged: header: {e}")))?;
     format::check_header(&h)
 }
 
