@@ -289,6 +289,24 @@ fn lists_views_filters_columns_and_paging(backend: Backend) {
     assert!(list.contains("广州客户"));
     assert_eq!(list.matches("name=\"ids\"").count(), 11);
 
+    // The export link carries the list's filters.
+    let start = list
+        .find("href=\"/api/v1/customers/export?format=csv")
+        .expect("export link");
+    let rest = &list[start + 6..];
+    let link = rest[..rest.find('"').unwrap()]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let r = admin.get(&link);
+    assert_eq!(r.status, 200, "{link}: {}", r.body);
+    assert_eq!(
+        r.body.lines().count(),
+        12,
+        "header and the 11 customers of 广州: {}",
+        r.body
+    );
+    assert!(page(&admin, "/customers").contains("href=\"/import?entity=customers\""));
+
     // Bulk: a confirmation first, then the work.
     let ids: Vec<String> = admin.get("/api/v1/customers?limit=3").json()["items"]
         .as_array()

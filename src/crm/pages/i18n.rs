@@ -189,6 +189,9 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("op.in", "one of (a,b,c)", "属于（a,b,c）"),
     // Lists.
     ("list.views", "Views", "视图"),
+    ("list.import", "Import", "导入"),
+    ("list.export_xlsx", "Export Excel", "导出 Excel"),
+    ("list.export_csv", "Export CSV", "导出 CSV"),
     ("list.search", "Search this list", "搜索列表"),
     (
         "list.search_placeholder",

@@ -100,6 +100,9 @@ struct ListPage {
     pools: Vec<Opt>,
     has_tags: bool,
     oob: bool,
+    /// The list's query for the export links ("" when exporting is not allowed).
+    export_qs: String,
+    can_import: bool,
 }
 
 #[derive(Template)]
@@ -492,6 +495,15 @@ pub async fn list_page(
             pools,
             has_tags: obj.kind_of("tags") == Some(Kind::Tags),
             oob: false,
+            export_qs: if obj.can(&ui.actor, "export")
+                && crate::io::columns::ENTITIES.contains(&obj.key)
+            {
+                encode(&pairs)
+            } else {
+                String::new()
+            },
+            can_import: obj.can(&ui.actor, "create")
+                && crate::io::columns::ENTITIES.contains(&obj.key),
         },
     ))
 }
