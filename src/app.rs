@@ -155,6 +155,7 @@ async fn cross_site_guard(
             err,
             request_id: actor::request_id(req.request()),
             login_next: None,
+            prepared: None,
         }
         .error_response()
     };

@@ -582,9 +582,107 @@ fn board_pools_and_conversion(backend: Backend) {
     );
 }
 
+/// The value of a hidden input in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let (_, rest) = html
+        .split_once(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} field in {html}"));
+    rest.split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+}
+
+fn expired_session_keeps_the_form(backend: Backend) {
+    let srv = TestServer::start(&backend);
+    let admin = setup_admin(&srv);
+    salesperson(&admin, &srv, "li@example.cn");
+    // A session that ended (here: one the server does not know).
+    let mut c = Client::anonymous(&srv);
+    c.cookie = Some("rapport_session=0123456789abcdef".into());
+    let r = form(
+        &c,
+        "/customers/new",
+        &[
+            ("name", "昆明春城花卉有限公司"),
+            ("notes", "下周三 10 点拜访，带样品"),
+        ],
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(
+        r.body.contains("name=\"password\""),
+        "the login page: {}",
+        r.body
+    );
+    let data = hidden(&r.body, "resume_data");
+    assert!(
+        data.contains(&url_encode("昆明春城花卉有限公司")) || data.contains("%E6%98%86"),
+        "{data}"
+    );
+    let login_csrf = hidden(&r.body, "_csrf");
+    let form_cookie = r
+        .set_cookie("rapport_form")
+        .expect("login form cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    c.cookie = Some(form_cookie);
+    let r = form(
+        &c,
+        "/login",
+        &[
+            ("email", "li@example.cn"),
+            ("password", PW),
+            ("_csrf", &login_csrf),
+            ("next", "/customers/new"),
+            ("resume_to", "/customers/new"),
+            ("resume_data", &data),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("昆明春城花卉有限公司") && r.body.contains("带样品"),
+        "{}",
+        r.body
+    );
+    let session = r
+        .set_cookie("rapport_session")
+        .expect("session")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let (_, rest) = r.body.split_once("action=\"").unwrap();
+    let action = rest
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(action.starts_with("/customers/new?_csrf="), "{action}");
+    let mut li = Client::anonymous(&srv);
+    li.cookie = Some(session);
+    let r = form(
+        &li,
+        &action,
+        &[
+            ("name", "昆明春城花卉有限公司"),
+            ("notes", "下周三 10 点拜访，带样品"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let d = page(&li, &location(&r));
+    assert!(d.contains("昆明春城花卉有限公司") && d.contains("带样品"));
+}
+
 both_backends!(
     customer_forms_and_detail,
     lists_views_filters_columns_and_paging,
     pages_keep_to_the_data_scope,
     board_pools_and_conversion,
+    expired_session_keeps_the_form,
 );

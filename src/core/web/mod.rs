@@ -151,6 +151,9 @@ pub struct HtmlError {
     pub request_id: String,
     /// For an unauthenticated page request: where to come back after login.
     pub login_next: Option<String>,
+    /// A ready page to answer with instead (the login page that keeps a
+    /// form posted after the session expired) and its cookie.
+    pub prepared: Option<(String, actix_web::cookie::Cookie<'static>)>,
 }
 
 #[derive(Template)]
@@ -170,7 +173,9 @@ impl std::fmt::Display for HtmlError {
 
 impl ResponseError for HtmlError {
     fn status_code(&self) -> StatusCode {
-        if self.login_next.is_some() {
+        if self.prepared.is_some() {
+            StatusCode::UNAUTHORIZED
+        } else if self.login_next.is_some() {
             StatusCode::SEE_OTHER
         } else {
             self.err.status_code()
@@ -178,6 +183,13 @@ impl ResponseError for HtmlError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let Some((body, cookie)) = &self.prepared {
+            return HttpResponse::Unauthorized()
+                .content_type("text/html; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .cookie(cookie.clone())
+                .body(body.clone());
+        }
         if let Some(next) = &self.login_next {
             return HttpResponse::SeeOther()
                 .insert_header((
@@ -260,6 +272,7 @@ impl Ui {
             err,
             request_id: self.request_id.clone(),
             login_next: None,
+            prepared: None,
         }
     }
 
@@ -344,6 +357,7 @@ impl FromRequest for Ui {
                         } else {
                             "/".into()
                         }),
+                        prepared: None,
                     })
                 }
                 Err(err) => Err(HtmlError {
@@ -351,7 +365,43 @@ impl FromRequest for Ui {
                     err,
                     request_id: rid,
                     login_next: None,
+                    prepared: None,
                 }),
+            }
+        })
+    }
+}
+
+/// A logged-in page's posted form. When the session has expired, the
+/// answer is the login page holding the form's fields, and after logging in
+/// the user sends them on: nothing typed is lost.
+pub struct FormUi {
+    pub ui: Ui,
+    pub form: form::FormData,
+}
+
+impl FromRequest for FormUi {
+    type Error = HtmlError;
+    type Future = Pin<Box<dyn Future<Output = Result<FormUi, HtmlError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let ui = Ui::from_request(req, payload);
+        let body = web::Bytes::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let body = body.await.unwrap_or_default();
+            match ui.await {
+                Ok(ui) => Ok(FormUi {
+                    ui,
+                    form: form::FormData::parse(&body),
+                }),
+                Err(mut e) if e.login_next.is_some() => {
+                    let to = req.uri().path().to_string();
+                    let data = String::from_utf8_lossy(&body).to_string();
+                    e.prepared = Some(pages::resume_login(&req, &to, &data));
+                    Err(e)
+                }
+                Err(e) => Err(e),
             }
         })
     }

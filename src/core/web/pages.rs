@@ -187,6 +187,7 @@ fn guest_error(lang: Lang, req: &HttpRequest, err: AppError) -> HtmlError {
         err,
         request_id: request_id(req),
         login_next: None,
+        prepared: None,
     }
 }
 
@@ -203,6 +204,48 @@ struct LoginPage {
     error: String,
     notice: String,
     csrf: String,
+    /// A form posted after the session expired: where it went and what it
+    /// held, carried through the login so nothing typed is lost.
+    resume_to: String,
+    resume_data: String,
+}
+
+/// The login page for a form posted after the session expired, keeping the
+/// form's fields: (HTML, the login form's CSRF cookie).
+pub fn resume_login(req: &HttpRequest, to: &str, data: &str) -> (String, Cookie<'static>) {
+    let lang = request_lang(req, None);
+    let t = Tr::new(lang);
+    let (csrf, cookie) = form_csrf(req);
+    let kept: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            form_urlencoded::parse(data.as_bytes())
+                .into_owned()
+                .filter(|(k, _)| k != "_csrf"),
+        )
+        .finish();
+    let page = LoginPage {
+        t,
+        css: asset_url("app.css"),
+        lang_switch: String::new(),
+        next: safe_next(Some(to)),
+        email: String::new(),
+        error: String::new(),
+        notice: t.t("login.resume").to_string(),
+        csrf,
+        resume_to: safe_next(Some(to)),
+        resume_data: kept,
+    };
+    (page.render().unwrap_or_default(), cookie)
+}
+
+#[derive(Template)]
+#[template(path = "auth/resume.html")]
+struct ResumePage {
+    t: Tr,
+    css: String,
+    lang_switch: String,
+    action: String,
+    fields: Vec<(String, String)>,
 }
 
 fn lang_switch(lang: Lang, back: &str) -> String {
@@ -258,6 +301,8 @@ async fn login_page(
                 error: String::new(),
                 notice,
                 csrf,
+                resume_to: String::new(),
+                resume_data: String::new(),
             },
         ),
         &cookie,
@@ -289,6 +334,8 @@ async fn login_submit(
                     error: error.to_string(),
                     notice: String::new(),
                     csrf: csrf.clone(),
+                    resume_to: form.get("resume_to"),
+                    resume_data: form.get("resume_data"),
                 },
             ),
             &csrf_cookie,
@@ -319,8 +366,31 @@ async fn login_submit(
         .await
         .map_err(|e| guest_error(lang, &req, e))?;
     let (status, key) = match outcome {
-        (Outcome::Success(_), Some((tok, _))) => {
-            let mut resp = see_other(&next);
+        (Outcome::Success(_), Some((tok, session))) => {
+            let resume = form.get("resume_data");
+            let mut resp = if resume.is_empty() {
+                see_other(&next)
+            } else {
+                // Back to the form that was posted, with what it held.
+                let to = safe_next(Some(&form.get("resume_to")));
+                html(
+                    StatusCode::OK,
+                    &ResumePage {
+                        t,
+                        css: asset_url("app.css"),
+                        lang_switch: String::new(),
+                        action: format!(
+                            "{to}{}_csrf={}",
+                            if to.contains('?') { '&' } else { '?' },
+                            session.csrf_token
+                        ),
+                        fields: form_urlencoded::parse(resume.as_bytes())
+                            .into_owned()
+                            .filter(|(k, _)| k != "_csrf")
+                            .collect(),
+                    },
+                )
+            };
             resp.add_cookie(&session_cookie(&state, &tok))
                 .and_then(|()| resp.add_cookie(&form_csrf_removal()))
                 .map_err(|e| guest_error(lang, &req, AppError::Internal(e.to_string())))?;

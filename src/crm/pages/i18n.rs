@@ -5,6 +5,22 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("common.yes", "Yes", "是"),
     ("common.no", "No", "否"),
     ("nav.board", "Board", "商机看板"),
+    (
+        "login.resume",
+        "Your session ended while you were working. Log in again: what you typed is kept.",
+        "您的登录已过期。重新登录后，刚才填写的内容会保留。",
+    ),
+    (
+        "login.resume_title",
+        "Your entries are kept",
+        "您填写的内容已保留",
+    ),
+    (
+        "login.resume_hint",
+        "You are logged in again. Send the form you were filling in now.",
+        "您已重新登录。现在提交刚才填写的表单。",
+    ),
+    ("login.resume_submit", "Send it now", "立即提交"),
     ("nav.pools", "Pools", "公海"),
     ("nav.skip", "Skip to content", "跳到正文"),
     ("nav.main", "Main sections", "主导航"),

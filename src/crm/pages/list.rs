@@ -19,8 +19,7 @@ use crate::core::error::AppError;
 use crate::core::list::{self, ListParams};
 use crate::core::records::Kind;
 use crate::core::records::api::retag;
-use crate::core::web::form::FormData;
-use crate::core::web::{Chrome, HtmlError, Ui, html, see_other};
+use crate::core::web::{Chrome, FormUi, HtmlError, Ui, html, see_other};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -544,13 +543,12 @@ pub async fn rows_part(
 
 /// Save the column choice (`cols`, repeated) for this user and list.
 pub async fn save_columns(
-    ui: Ui,
+    fu: FormUi,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
+    let FormUi { ui, form: f } = fu;
     let obj = find_object(&ui, &path)?;
-    let f = FormData::parse(&body);
     let cols = f.all("cols");
     let back = crate::core::web::safe_next(Some(&f.get("back")));
     let actor = ui.actor.clone();
@@ -578,13 +576,12 @@ pub async fn save_columns(
 
 /// Save the current filters as a named view.
 pub async fn save_view(
-    ui: Ui,
+    fu: FormUi,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
+    let FormUi { ui, form: f } = fu;
     let obj = find_object(&ui, &path)?;
-    let f = FormData::parse(&body);
     let name = f.get("name");
     let query = f.get("query");
     let pairs = canonical(query.split_once('?').map_or("", |(_, q)| q));
@@ -689,13 +686,12 @@ fn run_bulk(
 /// Bulk action: the first post shows what will happen, the second (with
 /// `confirmed=1`) does it.
 pub async fn bulk(
-    ui: Ui,
+    fu: FormUi,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
+    let FormUi { ui, form: f } = fu;
     let obj = find_object(&ui, &path)?;
-    let f = FormData::parse(&body);
     let t = ui.t();
     let ids = f.i64s("ids").map_err(|e| ui.fail(e))?;
     let back = crate::core::web::safe_next(Some(&f.get("back")));

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::core::error::AppError;
 use crate::core::list;
 use crate::core::web::form::FormData;
-use crate::core::web::{Chrome, HtmlError, Ui, html, see_other};
+use crate::core::web::{Chrome, FormUi, HtmlError, Ui, html, see_other};
 use crate::crm::pools;
 
 pub struct PoolRow {
@@ -213,10 +213,9 @@ async fn act(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: i64,
-    body: web::Bytes,
+    f: FormData,
     assign: bool,
 ) -> Result<HttpResponse, HtmlError> {
-    let f = FormData::parse(&body);
     let ids = f.i64s("ids").map_err(|e| ui.fail(e))?;
     let to = f.opt_i64("user_id").map_err(|e| ui.fail(e))?;
     let actor = ui.actor.clone();
@@ -242,21 +241,21 @@ async fn act(
 }
 
 pub async fn claim(
-    ui: Ui,
+    fu: FormUi,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<i64>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
-    act(ui, req, state, path.into_inner(), body, false).await
+    let FormUi { ui, form: f } = fu;
+    act(ui, req, state, path.into_inner(), f, false).await
 }
 
 pub async fn assign(
-    ui: Ui,
+    fu: FormUi,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<i64>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
-    act(ui, req, state, path.into_inner(), body, true).await
+    let FormUi { ui, form: f } = fu;
+    act(ui, req, state, path.into_inner(), f, true).await
 }

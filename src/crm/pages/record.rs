@@ -24,7 +24,7 @@ use crate::core::i18n::Tr;
 use crate::core::list::{Filter, ListParams, Op};
 use crate::core::records::Record;
 use crate::core::web::form::FormData;
-use crate::core::web::{Chrome, HtmlError, Ui, html, see_other};
+use crate::core::web::{Chrome, FormUi, HtmlError, Ui, html, see_other};
 
 /// A record that looks like the one being saved.
 pub struct Candidate {
@@ -235,13 +235,12 @@ pub async fn new_page(
 
 /// `POST /{object}/new`.
 pub async fn create(
-    ui: Ui,
+    fu: FormUi,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
+    let FormUi { ui, form: f } = fu;
     let obj = find_object(&ui, &path)?;
-    let f = FormData::parse(&body);
     let values = values_posted(&f);
     let confirm = f.get("confirm_duplicates") == "1";
     let actor = ui.actor.clone();
@@ -320,14 +319,13 @@ pub async fn edit_page(
 
 /// `POST /{object}/{id}/edit`: a partial update naming the version read.
 pub async fn update(
-    ui: Ui,
+    fu: FormUi,
     state: web::Data<AppState>,
     path: web::Path<(String, i64)>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
+    let FormUi { ui, form: f } = fu;
     let (key, id) = path.into_inner();
     let obj = find_object(&ui, &key)?;
-    let f = FormData::parse(&body);
     let version = f.version().map_err(|e| ui.fail(e))?;
     let values = values_posted(&f);
     let confirm = f.get("confirm_duplicates") == "1";
@@ -368,14 +366,13 @@ pub async fn update(
 
 /// `POST /{object}/{id}/delete` with the version shown.
 pub async fn delete(
-    ui: Ui,
+    fu: FormUi,
     state: web::Data<AppState>,
     path: web::Path<(String, i64)>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
+    let FormUi { ui, form: f } = fu;
     let (key, id) = path.into_inner();
     let obj = find_object(&ui, &key)?;
-    let f = FormData::parse(&body);
     let version = f.version().map_err(|e| ui.fail(e))?;
     let actor = ui.actor.clone();
     state
@@ -974,14 +971,13 @@ fn human_size(n: i64) -> String {
 
 /// `POST /{object}/{id}/followup`: the quick follow-up on a detail page.
 pub async fn quick_followup(
-    ui: Ui,
+    fu: FormUi,
     state: web::Data<AppState>,
     path: web::Path<(String, i64)>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
+    let FormUi { ui, form: f } = fu;
     let (key, id) = path.into_inner();
     let obj = find_object(&ui, &key)?;
-    let f = FormData::parse(&body);
     let tz = ui.actor.user.time_zone.clone();
     let link = match obj.key {
         "customers" => "customer_id",
@@ -1034,14 +1030,13 @@ pub async fn quick_followup(
 
 /// `POST /{object}/{id}/share` (add) and `/{object}/{id}/unshare` (remove).
 pub async fn share(
-    ui: Ui,
+    fu: FormUi,
     state: web::Data<AppState>,
     path: web::Path<(String, i64, String)>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
+    let FormUi { ui, form: f } = fu;
     let (key, id, what) = path.into_inner();
     let obj = find_object(&ui, &key)?;
-    let f = FormData::parse(&body);
     let user = f
         .opt_i64("user_id")
         .map_err(|e| ui.fail(e))?
@@ -1082,13 +1077,12 @@ pub async fn share(
 
 /// `POST /opportunities/{id}/stage`: move, close with a reason, or reopen.
 pub async fn stage(
-    ui: Ui,
+    fu: FormUi,
     state: web::Data<AppState>,
     path: web::Path<i64>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
+    let FormUi { ui, form: f } = fu;
     let id = path.into_inner();
-    let f = FormData::parse(&body);
     let version = f.version().map_err(|e| ui.fail(e))?;
     let mut changes = Map::new();
     if let Some(sid) = f.opt_i64("stage_id").map_err(|e| ui.fail(e))? {
@@ -1253,13 +1247,12 @@ pub async fn convert_page(
 /// `POST /leads/{id}/convert`: into a new customer (offering duplicates
 /// first) or an existing one, optionally with an opportunity.
 pub async fn convert(
-    ui: Ui,
+    fu: FormUi,
     state: web::Data<AppState>,
     path: web::Path<i64>,
-    body: web::Bytes,
 ) -> Result<HttpResponse, HtmlError> {
+    let FormUi { ui, form: f } = fu;
     let id = path.into_inner();
-    let f = FormData::parse(&body);
     let mut input = crate::crm::leads::convert::ConvertInput {
         customer_id: f.opt_i64("customer_id").map_err(|e| ui.fail(e))?,
         confirm_duplicates: f.get("confirm_duplicates") == "1",
