@@ -379,7 +379,7 @@ fn lists_views_filters_columns_and_paging(backend: Backend) {
 fn pages_keep_to_the_data_scope(backend: Backend) {
     let srv = TestServer::start(&backend);
     let admin = setup_admin(&srv);
-    let (_, li) = salesperson(&admin, &srv, "li@example.cn");
+    let (li_id, li) = salesperson(&admin, &srv, "li@example.cn");
     let (wang_id, wang) = salesperson(&admin, &srv, "wang@example.cn");
     let mine = create(
         &li,
@@ -409,6 +409,18 @@ fn pages_keep_to_the_data_scope(backend: Backend) {
     assert!(!r.body.contains("李雷的客户甲"), "{}", r.body);
     let r = wang.get(&format!("/pick/customers?q={}", url_encode("李雷")));
     assert!(!r.body.contains("李雷的客户甲"));
+    // An id typed into a form's address does not reveal the record's name.
+    for path in [
+        format!("/contacts/new?customer_id={cid}"),
+        format!("/followups/new?customer_id={cid}"),
+    ] {
+        let r = page(&wang, &path);
+        assert!(!r.contains("李雷的客户甲"), "{path}: {r}");
+    }
+    // The owner choice offers only those one may give records to.
+    let f = page(&wang, "/customers/new");
+    assert!(f.contains(&format!("<option value=\"{wang_id}\"")), "{f}");
+    assert!(!f.contains(&format!("<option value=\"{li_id}\"")), "{f}");
     let r = form(
         &wang,
         &format!("/customers/{cid}/followup"),

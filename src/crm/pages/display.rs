@@ -72,6 +72,7 @@ impl Shower {
     /// Loads the names the `columns` of `recs` refer to.
     pub fn load(
         conn: &mut DbConn,
+        actor: &crate::core::auth::actor::Actor,
         t: Tr,
         tz: &str,
         obj: &UiObject,
@@ -107,7 +108,7 @@ impl Shower {
                 }
             }
         }
-        let names = objects::ref_names(conn, &wanted)?;
+        let names = objects::ref_names(conn, actor, &wanted)?;
         let users = records::user_names(conn, user_ids.into_iter())?;
         Ok(Shower {
             t,

@@ -44,6 +44,9 @@ pub struct Input {
 #[derive(Default)]
 pub struct Choices {
     pub users: Vec<Opt>,
+    /// Those the record's owner may be: the actor's scope for creating, and
+    /// whoever owns it now.
+    pub owners: Vec<Opt>,
     pub pipelines: Vec<Opt>,
     pub stages: Vec<Opt>,
     pub categories: Vec<Opt>,
@@ -61,8 +64,22 @@ impl Choices {
         values: &HashMap<String, Vec<String>>,
         defs: &[FieldDef],
     ) -> Result<Choices, AppError> {
+        let users = super::people(conn)?;
+        let current: Vec<String> = values.get(obj.spec.owner_col).cloned().unwrap_or_default();
+        let owners = match actor.owner_filter(conn, obj.key, "create")? {
+            crate::core::access::OwnerFilter::Owners(ids) => users
+                .iter()
+                .filter(|u| {
+                    current.contains(&u.value)
+                        || u.value.parse::<i64>().is_ok_and(|id| ids.contains(&id))
+                })
+                .cloned()
+                .collect(),
+            _ => users.clone(),
+        };
         let mut ch = Choices {
-            users: super::people(conn)?,
+            users,
+            owners,
             ..Choices::default()
         };
         if obj.key == "opportunities" {
@@ -112,7 +129,7 @@ impl Choices {
                 wanted.entry(e).or_default().push(id);
             }
         }
-        ch.ref_names = objects::ref_names(conn, &wanted)?;
+        ch.ref_names = objects::ref_names(conn, actor, &wanted)?;
         Ok(ch)
     }
 }
@@ -292,7 +309,12 @@ pub fn inputs(
                 "select"
             }
             (_, _, Kind::User) => {
-                input.options = with_selected(&ch.users, &value, Some(t.t("common.none")));
+                let list = if *name == obj.spec.owner_col {
+                    &ch.owners
+                } else {
+                    &ch.users
+                };
+                input.options = with_selected(list, &value, Some(t.t("common.none")));
                 "select"
             }
             (_, _, Kind::Ref(e)) => {

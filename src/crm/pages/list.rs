@@ -220,7 +220,7 @@ fn load(
     let page = objects::list(conn, actor, obj, &params)?;
     let columns = chosen_columns(conn, actor, obj)?;
     let tz = actor.user.time_zone.clone();
-    let shower = Shower::load(conn, ui_t, &tz, obj, &page.items, &columns)?;
+    let shower = Shower::load(conn, actor, ui_t, &tz, obj, &page.items, &columns)?;
     let sortable = sortable(obj);
     let sort = page.sort.clone();
     let heads = columns

@@ -435,16 +435,18 @@ pub fn delete(
     records::delete(conn, actor, obj.spec, id, version)
 }
 
-/// The titles of referenced records, per entity and id, for showing a
-/// contact's customer by name. Links open the record's page, which applies
-/// the reader's scope.
+/// The titles of referenced records the actor may see, per entity and id,
+/// for showing a contact's customer by name. The names come through the
+/// reader's view scope, so an id typed into an address never reveals a
+/// record's name; a record out of scope shows as its number.
 pub fn ref_names(
     conn: &mut DbConn,
+    actor: &Actor,
     wanted: &HashMap<&'static str, Vec<i64>>,
 ) -> Result<HashMap<(&'static str, i64), String>, AppError> {
-    use diesel::prelude::*;
+    use crate::core::sql::Sql;
     use diesel::sql_types::{BigInt, Text};
-    #[derive(QueryableByName)]
+    #[derive(diesel::QueryableByName)]
     struct Named {
         #[diesel(sql_type = BigInt)]
         id: i64,
@@ -459,22 +461,37 @@ pub fn ref_names(
         if ids.is_empty() {
             continue;
         }
-        let (table, col) = match *entity {
-            "customers" | "contacts" | "leads" | "opportunities" | "products" => (*entity, "name"),
-            "tasks" => ("tasks", "title"),
-            "followups" => ("followups", "content"),
-            "pipelines" => ("pipelines", "name"),
-            "stages" => ("pipeline_stages", "name"),
-            "product_categories" => ("product_categories", "name"),
+        // (table, title column, scoped by the reader's view scope)
+        let (table, col, scoped) = match *entity {
+            "customers" | "contacts" | "leads" | "opportunities" => (*entity, "name", true),
+            "products" => ("products", "name", false),
+            "tasks" => ("tasks", "title", true),
+            "followups" => ("followups", "content", true),
+            "pipelines" => ("pipelines", "name", false),
+            "stages" => ("pipeline_stages", "name", false),
+            "product_categories" => ("product_categories", "name", false),
             _ => continue,
         };
-        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-        let sql = format!(
-            "SELECT id, {col} AS name FROM {table} WHERE id IN ({})",
-            list.join(",")
-        );
-        let rows: Vec<Named> = diesel::sql_query(sql).load(conn)?;
-        for r in rows {
+        if scoped && !actor.can(table, "view") {
+            continue;
+        }
+        let mut sql = Sql::new(conn.backend());
+        sql.push(&format!(
+            "SELECT id, {col} AS name FROM {table} WHERE id IN "
+        ))
+        .int_list(&ids);
+        if scoped {
+            let owners = actor.owner_filter(conn, table, "view")?;
+            crate::core::access::push_scope_on(
+                &mut sql,
+                crate::core::records::owner_col(table),
+                &owners,
+                table,
+                actor.user_id(),
+                false,
+            );
+        }
+        for r in sql.load::<Named>(conn)? {
             let name: String = r.name.chars().take(60).collect();
             out.insert((*entity, r.id), name);
         }

@@ -507,7 +507,7 @@ fn related(
     }
     let recs = children(conn, actor, key, field, id, obj.spec.default_sort, 20)?;
     let cols: Vec<String> = cols.iter().map(|c| c.to_string()).collect();
-    let shower = Shower::load(conn, t, &actor.user.time_zone, obj, &recs, &cols)?;
+    let shower = Shower::load(conn, actor, t, &actor.user.time_zone, obj, &recs, &cols)?;
     Ok(Some(Related {
         title: t.t(&format!("object.{key}")).to_string(),
         add_href: if obj.can(actor, "create") {
@@ -675,7 +675,7 @@ fn build_detail(
             .filter(|d| d.active)
             .map(|d| format!("custom.{}", d.key)),
     );
-    let shower = Shower::load(c, t, &tz, obj, std::slice::from_ref(&rec), &cols)?;
+    let shower = Shower::load(c, actor, t, &tz, obj, std::slice::from_ref(&rec), &cols)?;
     let fields: Vec<FieldView> = cols
         .iter()
         .map(|col| {
