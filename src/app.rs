@@ -154,8 +154,7 @@ async fn cross_site_guard(
             lang: request_lang(req.request(), None),
             err,
             request_id: actor::request_id(req.request()),
-            login_next: None,
-            prepared: None,
+            login: None,
         }
         .error_response()
     };

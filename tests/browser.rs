@@ -188,7 +188,7 @@ fn sales_pages_on_a_phone() {
     b.fill("#f-name", "深圳市星辰科技有限公司");
     b.fill("#f-email", "not-an-email");
     b.click("main form button[type=submit]");
-    b.wait_text(".field-error", "e-mail");
+    b.wait_text(".field-error", "邮箱");
     assert_eq!(
         b.call_value("#f-name"),
         "深圳市星辰科技有限公司",

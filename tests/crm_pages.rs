@@ -176,6 +176,15 @@ fn customer_forms_and_detail(backend: Backend) {
     // The field history shows in the timeline.
     assert!(page(&li, &format!("/customers/{cid}")).contains("软件"));
 
+    // Followed from its page, it shows under "我关注的".
+    assert!(page(&li, &format!("/customers/{cid}")).contains("关注"));
+    assert_eq!(
+        form(&li, &format!("/customers/{cid}/follow"), &[("follow", "1")]).status,
+        303
+    );
+    assert!(page(&li, "/customers?view=followed").contains(&format!("/customers/{cid}\"")));
+    assert!(page(&li, &format!("/customers/{cid}")).contains("取消关注"));
+
     // A contact from the customer's page is linked to it.
     let r = form(
         &li,
@@ -516,9 +525,19 @@ fn board_pools_and_conversion(backend: Backend) {
     let r = form(
         &li,
         &format!("/opportunities/{oid}/stage"),
-        &[("version", &o["version"].to_string()), ("status", "won")],
+        &[
+            ("version", &o["version"].to_string()),
+            ("status", "won"),
+            ("back", &format!("/board/{pid}")),
+        ],
     );
-    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        location(&r).starts_with(&format!("/board/{pid}?error=")),
+        "back on the board with the reason: {}",
+        location(&r)
+    );
+    assert!(page(&li, &location(&r)).contains("请填写关闭商机的原因"));
     let r = form(
         &li,
         &format!("/opportunities/{oid}/stage"),

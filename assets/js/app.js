@@ -52,9 +52,22 @@
       fetch(url, { method: "POST", body: f, credentials: "same-origin", headers: { "X-CSRF-Token": t.getAttribute("data-csrf") || csrf() } })
         .then(function (r) {
           if (r.ok) { window.location.reload(); return; }
-          return r.json().then(function (j) { window.alert(t.getAttribute("data-failed") + ": " + (j.message || r.status)); });
-        });
+          if (r.status === 413) { window.alert(t.getAttribute("data-too-large")); t.value = ""; return; }
+          return r.text().then(function (body) {
+            var msg = String(r.status);
+            try { msg = JSON.parse(body).message || msg; } catch (e) { /* not JSON */ }
+            window.alert(t.getAttribute("data-failed") + ": " + msg);
+            t.value = "";
+          });
+        }, function () { window.alert(t.getAttribute("data-failed")); });
     }
+  });
+  // Editing a picker's text forgets the chosen record until one is picked again.
+  document.addEventListener("input", function (e) {
+    var t = e.target;
+    if (!t.id) return;
+    var hidden = document.querySelector("[data-pick-value='" + t.id + "']");
+    if (hidden) hidden.value = "";
   });
   // A pool's checkboxes belong to both the claim and the assign form.
   document.addEventListener("submit", function (e) {

@@ -13,7 +13,7 @@ use crate::core::error::AppError;
 use crate::core::sql::Sql;
 
 /// Entities that can be followed.
-pub const ENTITIES: &[&str] = &["customers", "contacts", "leads", "tasks"];
+pub const ENTITIES: &[&str] = &["customers", "contacts", "leads", "opportunities", "tasks"];
 
 fn check(conn: &mut DbConn, actor: &Actor, entity: &str, id: i64) -> Result<(), AppError> {
     if !ENTITIES.contains(&entity) {
@@ -47,6 +47,49 @@ pub fn push_followed(sql: &mut Sql, entity: &str, user_id: i64) {
         .push(")");
 }
 
+/// Does `user_id` follow record `id` of `entity`?
+pub fn is_following(conn: &mut DbConn, user_id: i64, entity: &str, id: i64) -> QueryResult<bool> {
+    let n: i64 = record_follows::table
+        .filter(record_follows::user_id.eq(user_id))
+        .filter(record_follows::entity.eq(entity))
+        .filter(record_follows::record_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Follow (or stop following) a record the actor may see.
+pub fn set(
+    conn: &mut DbConn,
+    actor: &Actor,
+    entity: &str,
+    id: i64,
+    follow: bool,
+) -> Result<(), AppError> {
+    if follow {
+        check(conn, actor, entity, id)?;
+        if !is_following(conn, actor.user_id(), entity, id)? {
+            diesel::insert_into(record_follows::table)
+                .values((
+                    record_follows::user_id.eq(actor.user_id()),
+                    record_follows::entity.eq(entity),
+                    record_follows::record_id.eq(id),
+                    record_follows::created_at.eq(now()),
+                ))
+                .execute(conn)?;
+        }
+    } else {
+        diesel::delete(
+            record_follows::table
+                .filter(record_follows::user_id.eq(actor.user_id()))
+                .filter(record_follows::entity.eq(entity))
+                .filter(record_follows::record_id.eq(id)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
 #[put("/api/v1/follows/{entity}/{id}")]
 async fn follow_api(
     actor: Actor,
@@ -55,26 +98,7 @@ async fn follow_api(
 ) -> Result<HttpResponse, AppError> {
     let (entity, id) = path.into_inner();
     state
-        .db(move |conn| {
-            check(conn, &actor, &entity, id)?;
-            let exists: i64 = record_follows::table
-                .filter(record_follows::user_id.eq(actor.user_id()))
-                .filter(record_follows::entity.eq(&entity))
-                .filter(record_follows::record_id.eq(id))
-                .count()
-                .get_result(conn)?;
-            if exists == 0 {
-                diesel::insert_into(record_follows::table)
-                    .values((
-                        record_follows::user_id.eq(actor.user_id()),
-                        record_follows::entity.eq(&entity),
-                        record_follows::record_id.eq(id),
-                        record_follows::created_at.eq(now()),
-                    ))
-                    .execute(conn)?;
-            }
-            Ok(())
-        })
+        .db(move |conn| set(conn, &actor, &entity, id, true))
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "following": true })))
 }
@@ -87,16 +111,7 @@ async fn unfollow_api(
 ) -> Result<HttpResponse, AppError> {
     let (entity, id) = path.into_inner();
     state
-        .db(move |conn| {
-            diesel::delete(
-                record_follows::table
-                    .filter(record_follows::user_id.eq(actor.user_id()))
-                    .filter(record_follows::entity.eq(&entity))
-                    .filter(record_follows::record_id.eq(id)),
-            )
-            .execute(conn)?;
-            Ok(())
-        })
+        .db(move |conn| set(conn, &actor, &entity, id, false))
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "following": false })))
 }

@@ -155,6 +155,143 @@ pub fn has_key(key: &str) -> bool {
     catalog().contains_key(key)
 }
 
+/// Messages of the stores (English, with `{}` where a value goes) and their
+/// Chinese form (`{0}`, `{1}` … for the values), so an error a form shows
+/// reads in the user's language. Checked in order; the first match wins.
+const PATTERNS: &[(&str, &str)] = &[
+    ("is required", "必填"),
+    ("a customer needs a name", "请填写客户名称"),
+    ("at most {} characters", "最多 {0} 个字符"),
+    ("`{}` is not an e-mail address", "“{0}”不是有效的邮箱地址"),
+    ("`{}` is not a phone number", "“{0}”不是有效的电话号码"),
+    (
+        "`{}` is not a web address (http:// or https://)",
+        "“{0}”不是有效的网址（以 http:// 或 https:// 开头）",
+    ),
+    ("`{}` is not a web address", "“{0}”不是有效的网址"),
+    (
+        "`{}` is not a date (YYYY-MM-DD)",
+        "“{0}”不是有效的日期（YYYY-MM-DD）",
+    ),
+    ("`{}` is not a date and time", "“{0}”不是有效的日期时间"),
+    ("`{}` is not a date-time{}", "“{0}”不是有效的日期时间"),
+    ("`{}` is not a decimal number", "“{0}”不是有效的小数"),
+    (
+        "`{}` is not an amount (e.g. 1234.50)",
+        "“{0}”不是有效的金额（例如 1234.50）",
+    ),
+    ("`{}` is not a whole number", "“{0}”不是整数"),
+    (
+        "`{}` is not a number with at most {} decimals",
+        "“{0}”不是最多 {1} 位小数的数字",
+    ),
+    ("`{}` is not a number for `{}`", "“{0}”不是数字（字段 {1}）"),
+    ("`{}` is not a number", "“{0}”不是数字"),
+    ("`{}` is not one of: {}", "“{0}”不在可选值中：{1}"),
+    ("`{}` is not {} for `{}`", "“{0}”不适用于字段 {2}"),
+    ("`{}` needs {} value(s) for {}", "“{0}”需要 {1} 个值"),
+    (
+        "`{}` is already used by another record; this field must be unique",
+        "“{0}”已被其他记录使用，此字段不能重复",
+    ),
+    (
+        "`{}`: use field:op:value{}",
+        "筛选条件“{0}”的格式应为 字段:条件:值",
+    ),
+    ("cannot sort by `{}`", "不能按“{0}”排序"),
+    ("unknown field `{}`", "未知字段“{0}”"),
+    ("must be a whole number{}", "必须是整数"),
+    ("must be a number", "必须是数字"),
+    ("must be text", "必须是文本"),
+    ("must be true or false", "必须是“是”或“否”"),
+    ("company or person", "请选择企业客户或个人客户"),
+    ("at most 20 tags", "最多 20 个标签"),
+    ("at most 20 labels", "最多 20 个标签"),
+    (
+        "{} customer(s) with the same name, phone or e-mail exist, owned by colleagues; ask an administrator, or confirm to create anyway",
+        "同事名下有 {0} 个名称、电话或邮箱相同的客户；请联系管理员，或确认后仍然创建",
+    ),
+    (
+        "similar customer(s) exist: {}; open one of them, or confirm to create anyway",
+        "已有相似客户：{0}；请打开查看，或确认后仍然创建",
+    ),
+    (
+        "similar {} record(s) exist: {}; open one of them, or confirm to go ahead anyway",
+        "已有相似记录：{1}；请打开查看，或确认后继续",
+    ),
+    (
+        "user {} is outside the people you may give {} to",
+        "用户 {0} 不在您可以分配的范围内",
+    ),
+    (
+        "{} {} does not exist or is not visible to you",
+        "{0} {1} 不存在或您无权查看",
+    ),
+    (
+        "contact {} is not a contact of customer {}",
+        "联系人 {0} 不属于客户 {1}",
+    ),
+    ("say why the opportunity is {}", "请填写关闭商机的原因"),
+    (
+        "say why the customers go back to the pool",
+        "请填写退回公海的原因",
+    ),
+    (
+        "stage {} belongs to pipeline {}, not to {}",
+        "阶段 {0} 属于销售流程 {1}，不属于 {2}",
+    ),
+    (
+        "{} was changed by someone else since you read it; review the current version and try again",
+        "{0} 在您打开后已被他人修改，请查看最新内容后重试",
+    ),
+    (
+        "you may view {} but not {} it",
+        "您可以查看 {0}，但无权执行此操作",
+    ),
+];
+
+/// The values of `msg` when it has the shape of `pattern` (`{}` holes).
+fn holes(pattern: &str, msg: &str) -> Option<Vec<String>> {
+    let parts: Vec<&str> = pattern.split("{}").collect();
+    let mut rest = msg.strip_prefix(parts[0])?;
+    if parts.len() == 1 {
+        return rest.is_empty().then(Vec::new);
+    }
+    let mut out = Vec::new();
+    for (i, lit) in parts.iter().enumerate().skip(1) {
+        let last = i == parts.len() - 1;
+        let (value, after) = if last && lit.is_empty() {
+            (rest, "")
+        } else if last {
+            let v = rest.strip_suffix(lit)?;
+            (v, "")
+        } else {
+            let at = rest.find(lit)?;
+            (&rest[..at], &rest[at + lit.len()..])
+        };
+        out.push(value.to_string());
+        rest = after;
+    }
+    Some(out)
+}
+
+/// A store's message in the reader's language (English ones pass through).
+pub fn localize(t: Tr, msg: &str) -> String {
+    if t.lang == Lang::En {
+        return msg.to_string();
+    }
+    for (en, zh) in PATTERNS {
+        if let Some(values) = holes(en, msg) {
+            let mut out = zh.to_string();
+            for (i, v) in values.iter().enumerate() {
+                out = out.replace(&format!("{{{i}}}"), v);
+            }
+            return out;
+        }
+    }
+    msg.to_string()
+}
+
 /// Every module's message table; a module with many pages keeps its own
 /// (key, English, 简体中文) slice and adds it here.
 const CATALOGS: &[&[(&str, &str, &str)]] = &[
@@ -602,6 +739,28 @@ mod tests {
             Some(Lang::En)
         );
         assert_eq!(Lang::from_accept_language("de"), None);
+    }
+
+    #[test]
+    fn store_messages_read_in_chinese() {
+        let zh = Tr::new(Lang::Zh);
+        assert_eq!(localize(zh, "is required"), "必填");
+        assert_eq!(localize(zh, "at most 200 characters"), "最多 200 个字符");
+        assert_eq!(
+            localize(zh, "`abc` is not a phone number"),
+            "“abc”不是有效的电话号码"
+        );
+        assert_eq!(
+            localize(zh, "`2026-13-45T99:99` is not a date and time"),
+            "“2026-13-45T99:99”不是有效的日期时间"
+        );
+        assert_eq!(
+            localize(zh, "stage 7 belongs to pipeline 2, not to 1"),
+            "阶段 7 属于销售流程 2，不属于 1"
+        );
+        assert_eq!(localize(zh, "something new"), "something new");
+        assert_eq!(localize(Tr::new(Lang::En), "is required"), "is required");
+        assert_eq!(localize(zh, "is required!"), "is required!");
     }
 
     #[test]

@@ -149,11 +149,18 @@ pub struct HtmlError {
     pub lang: Lang,
     pub err: AppError,
     pub request_id: String,
-    /// For an unauthenticated page request: where to come back after login.
-    pub login_next: Option<String>,
-    /// A ready page to answer with instead (the login page that keeps a
-    /// form posted after the session expired) and its cookie.
-    pub prepared: Option<(String, actix_web::cookie::Cookie<'static>)>,
+    /// For an unauthenticated page request: the way to the login page.
+    pub login: Option<Box<Login>>,
+}
+
+/// How an unauthenticated page request reaches the login page.
+#[derive(Debug)]
+pub enum Login {
+    /// Redirect, coming back to this path after logging in.
+    Redirect(String),
+    /// The login page itself, holding a form posted after the session
+    /// expired, and the login form's cookie.
+    Page(String, actix_web::cookie::Cookie<'static>),
 }
 
 #[derive(Template)]
@@ -173,24 +180,22 @@ impl std::fmt::Display for HtmlError {
 
 impl ResponseError for HtmlError {
     fn status_code(&self) -> StatusCode {
-        if self.prepared.is_some() {
-            StatusCode::UNAUTHORIZED
-        } else if self.login_next.is_some() {
-            StatusCode::SEE_OTHER
-        } else {
-            self.err.status_code()
+        match self.login.as_deref() {
+            Some(Login::Page(..)) => StatusCode::UNAUTHORIZED,
+            Some(Login::Redirect(_)) => StatusCode::SEE_OTHER,
+            None => self.err.status_code(),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Some((body, cookie)) = &self.prepared {
+        if let Some(Login::Page(body, cookie)) = self.login.as_deref() {
             return HttpResponse::Unauthorized()
                 .content_type("text/html; charset=utf-8")
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .cookie(cookie.clone())
                 .body(body.clone());
         }
-        if let Some(next) = &self.login_next {
+        if let Some(Login::Redirect(next)) = self.login.as_deref() {
             return HttpResponse::SeeOther()
                 .insert_header((
                     header::LOCATION,
@@ -206,7 +211,10 @@ impl ResponseError for HtmlError {
                 tracing::error!(error = %detail, "internal error");
                 (t.t("error.internal"), self.request_id.clone())
             }
-            other => (t.t("error.title"), other.to_string()),
+            other => (
+                t.t("error.title"),
+                crate::core::i18n::localize(t, &other.to_string()),
+            ),
         };
         let page = ErrorPage {
             t,
@@ -271,8 +279,7 @@ impl Ui {
             lang: self.lang,
             err,
             request_id: self.request_id.clone(),
-            login_next: None,
-            prepared: None,
+            login: None,
         }
     }
 
@@ -352,20 +359,20 @@ impl FromRequest for Ui {
                         lang: request_lang(&req, None),
                         err: AppError::Unauthorized("log in".into()),
                         request_id: rid,
-                        login_next: Some(if req.method() == actix_web::http::Method::GET {
-                            next
-                        } else {
-                            "/".into()
-                        }),
-                        prepared: None,
+                        login: Some(Box::new(Login::Redirect(
+                            if req.method() == actix_web::http::Method::GET {
+                                next
+                            } else {
+                                "/".into()
+                            },
+                        ))),
                     })
                 }
                 Err(err) => Err(HtmlError {
                     lang: request_lang(&req, None),
                     err,
                     request_id: rid,
-                    login_next: None,
-                    prepared: None,
+                    login: None,
                 }),
             }
         })
@@ -395,10 +402,11 @@ impl FromRequest for FormUi {
                     ui,
                     form: form::FormData::parse(&body),
                 }),
-                Err(mut e) if e.login_next.is_some() => {
+                Err(mut e) if e.login.is_some() => {
                     let to = req.uri().path().to_string();
                     let data = String::from_utf8_lossy(&body).to_string();
-                    e.prepared = Some(pages::resume_login(&req, &to, &data));
+                    let (page, cookie) = pages::resume_login(&req, &to, &data);
+                    e.login = Some(Box::new(Login::Page(page, cookie)));
                     Err(e)
                 }
                 Err(e) => Err(e),
@@ -430,7 +438,11 @@ pub fn see_other(to: &str) -> HttpResponse {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/assets/{file}", web::get().to(serve_asset))
-        .route("/manifest.webmanifest", web::get().to(manifest));
+        .route("/manifest.webmanifest", web::get().to(manifest))
+        .route(
+            "/favicon.ico",
+            web::get().to(|| async { see_other(&asset_url("icon.svg")) }),
+        );
     pages::routes(cfg);
     crate::crm::pages::routes(cfg);
 }

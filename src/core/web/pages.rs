@@ -186,8 +186,7 @@ fn guest_error(lang: Lang, req: &HttpRequest, err: AppError) -> HtmlError {
         lang,
         err,
         request_id: request_id(req),
-        login_next: None,
-        prepared: None,
+        login: None,
     }
 }
 

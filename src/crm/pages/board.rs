@@ -46,6 +46,7 @@ struct BoardPage {
     mine: bool,
     back: String,
     can_create: bool,
+    error: String,
 }
 
 fn amounts(v: Option<&Value>) -> String {
@@ -83,6 +84,7 @@ pub async fn board_page(ui: Ui, state: web::Data<AppState>) -> Result<HttpRespon
 #[derive(serde::Deserialize)]
 struct BoardQuery {
     view: Option<String>,
+    error: Option<String>,
 }
 
 /// `GET /board/{id}?view=mine`.
@@ -93,10 +95,17 @@ pub async fn board_page_for(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, HtmlError> {
     let id = path.into_inner();
-    let mine = web::Query::<BoardQuery>::from_query(req.query_string())
-        .ok()
+    let q = web::Query::<BoardQuery>::from_query(req.query_string()).ok();
+    let mine = q
+        .as_ref()
         .and_then(|q| q.view.clone())
         .is_some_and(|v| v == "mine");
+    let error: String = q
+        .and_then(|q| q.error.clone())
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
     let actor = ui.actor.clone();
     let t = ui.t();
     let (board, pipelines) = state
@@ -177,6 +186,7 @@ pub async fn board_page_for(
             mine,
             back: super::url_of(&req),
             can_create: ui.actor.can("opportunities", "create"),
+            error,
         },
     ))
 }

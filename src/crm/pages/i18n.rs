@@ -338,6 +338,14 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     // Detail pages.
     ("detail.add_followup", "Add a follow-up", "写跟进"),
+    ("detail.follow", "Follow", "关注"),
+    ("detail.unfollow", "Unfollow", "取消关注"),
+    ("timeline.created", "Created", "创建"),
+    (
+        "detail.too_large",
+        "The file is larger than 20 MB",
+        "文件超过 20 MB",
+    ),
     ("detail.timeline", "Timeline", "动态"),
     ("detail.timeline_empty", "No activity yet.", "暂无动态。"),
     ("detail.attachments", "Attachments", "附件"),

@@ -446,7 +446,7 @@ pub async fn list_page(
             String::new(),
             String::new(),
             vec![],
-            e.to_string(),
+            crate::core::i18n::localize(t, &e.to_string()),
             StatusCode::BAD_REQUEST,
         ),
     };
@@ -737,6 +737,11 @@ pub async fn bulk(
             .await
             .map_err(|e| ui.fail(e))?;
         let action = f.get("action");
+        let detail = match (action.as_str(), tag.is_empty()) {
+            ("pool", false) => format!("{detail} · {tag}"),
+            (_, false) => tag.clone(),
+            _ => detail,
+        };
         return Ok(html(
             StatusCode::OK,
             &BulkConfirm {
@@ -745,7 +750,7 @@ pub async fn bulk(
                 title: t.t(&format!("object.{}", obj.key)).to_string(),
                 action_label: t.t(&format!("bulk.{action}")).to_string(),
                 action,
-                detail: if tag.is_empty() { detail } else { tag.clone() },
+                detail,
                 ids,
                 owner_id: owner.map(|o| o.to_string()).unwrap_or_default(),
                 tag,

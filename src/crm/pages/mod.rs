@@ -118,6 +118,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(record::quick_followup),
         )
         .route(
+            &format!("/{OBJ}/{{id:\\d+}}/follow"),
+            web::post().to(record::follow),
+        )
+        .route(
             &format!("/{OBJ}/{{id:\\d+}}/{{what:share|unshare}}"),
             web::post().to(record::share),
         );

@@ -234,7 +234,8 @@ async fn act(
     match r {
         Ok(n) => Ok(see_other(&format!("/pools/{id}?done={n}"))),
         Err(e @ (AppError::Conflict(_) | AppError::Invalid { .. } | AppError::Forbidden(_))) => {
-            render(ui, req, state, id, e.to_string()).await
+            let msg = crate::core::i18n::localize(ui.t(), &e.to_string());
+            render(ui, req, state, id, msg).await
         }
         Err(e) => Err(ui.fail(e)),
     }

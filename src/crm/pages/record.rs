@@ -101,7 +101,7 @@ async fn render_form(
         match e {
             AppError::Invalid { field: f, message } => {
                 field = f.clone().unwrap_or_default();
-                error = message.clone();
+                error = crate::core::i18n::localize(t, message);
             }
             AppError::Duplicate {
                 message,
@@ -109,7 +109,11 @@ async fn render_form(
                 hidden,
             } => {
                 status = StatusCode::CONFLICT;
-                error = format!("{} {}", t.t("form.duplicates"), message);
+                error = if candidates.as_array().is_some_and(|c| !c.is_empty()) {
+                    t.t("form.duplicates").to_string()
+                } else {
+                    crate::core::i18n::localize(t, message)
+                };
                 hidden_duplicates = *hidden;
                 for cand in candidates.as_array().into_iter().flatten() {
                     let cid = cand.get("id").and_then(Value::as_i64).unwrap_or_default();
@@ -153,7 +157,7 @@ async fn render_form(
                 }
             }
             other => {
-                error = other.to_string();
+                error = crate::core::i18n::localize(t, &other.to_string());
             }
         }
     }
@@ -408,6 +412,7 @@ impl TimelineItem {
             "followup" => "timeline.followup",
             "stage" => "timeline.stage",
             "task" => "timeline.task",
+            "created" => "timeline.created",
             _ => "timeline.change",
         }
     }
@@ -460,6 +465,9 @@ struct DetailPage {
     is_lead: bool,
     converted: bool,
     notice: String,
+    error: String,
+    /// None: this object cannot be followed.
+    following: Option<bool>,
 }
 
 fn children(
@@ -585,7 +593,11 @@ fn changes(
         out.push(TimelineItem {
             at: local_time(r.at, tz),
             sort: r.at,
-            kind: "change",
+            kind: if r.action == "create" {
+                "created"
+            } else {
+                "change"
+            },
             title: t.audit_action(&r.action).to_string(),
             body: lines.join("\n"),
             who: r
@@ -616,6 +628,7 @@ fn time_of(r: &Record, field: &str) -> Option<NaiveDateTime> {
 #[derive(serde::Deserialize)]
 struct DetailQuery {
     saved: Option<String>,
+    error: Option<String>,
 }
 
 /// `GET /{object}/{id}`: a record the user may not see is a normal 404 page.
@@ -629,11 +642,18 @@ pub async fn detail_page(
     let obj = find_object(&ui, &key)?;
     let t = ui.t();
     let actor = ui.actor.clone();
-    let notice = web::Query::<DetailQuery>::from_query(req.query_string())
-        .ok()
+    let q = web::Query::<DetailQuery>::from_query(req.query_string()).ok();
+    let notice = q
+        .as_ref()
         .and_then(|q| q.saved.clone())
         .map(|_| t.t("record.saved").to_string())
         .unwrap_or_default();
+    let error: String = q
+        .and_then(|q| q.error.clone())
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
     let page = state
         .db(move |c| build_detail(c, t, &actor, obj, id))
         .await
@@ -641,6 +661,7 @@ pub async fn detail_page(
     let mut page = page;
     page.c = ui.chrome(obj.key);
     page.notice = notice;
+    page.error = error;
     Ok(html(StatusCode::OK, &page))
 }
 
@@ -956,6 +977,17 @@ fn build_detail(
             .get("converted_customer_id")
             .is_some_and(|v| !v.is_null()),
         notice: String::new(),
+        error: String::new(),
+        following: if crate::core::follows::ENTITIES.contains(&obj.key) {
+            Some(crate::core::follows::is_following(
+                c,
+                actor.user_id(),
+                obj.key,
+                id,
+            )?)
+        } else {
+            None
+        },
     })
 }
 
@@ -1024,8 +1056,43 @@ pub async fn quick_followup(
         .await;
     match r {
         Ok(_) => Ok(see_other(&format!("/{}/{id}?saved=1", obj.key))),
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict(_) | AppError::Forbidden(_))) => {
+            Ok(back_with_error(&ui, &format!("/{}/{id}", obj.key), &e))
+        }
         Err(e) => Err(ui.fail(e)),
     }
+}
+
+/// Back to a page with the error shown there (`?error=`), so the user
+/// stays where they were.
+fn back_with_error(ui: &Ui, to: &str, e: &AppError) -> HttpResponse {
+    let msg: String = crate::core::i18n::localize(ui.t(), &e.to_string())
+        .chars()
+        .take(300)
+        .collect();
+    let sep = if to.contains('?') { '&' } else { '?' };
+    see_other(&format!(
+        "{to}{sep}error={}",
+        crate::core::web::url_encode(&msg)
+    ))
+}
+
+/// `POST /{object}/{id}/follow` with `follow=1` or `0`.
+pub async fn follow(
+    fu: FormUi,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i64)>,
+) -> Result<HttpResponse, HtmlError> {
+    let FormUi { ui, form: f } = fu;
+    let (key, id) = path.into_inner();
+    let obj = find_object(&ui, &key)?;
+    let on = f.get("follow") == "1";
+    let actor = ui.actor.clone();
+    state
+        .db(move |c| crate::core::follows::set(c, &actor, obj.key, id, on))
+        .await
+        .map_err(|e| ui.fail(e))?;
+    Ok(see_other(&format!("/{}/{id}", obj.key)))
 }
 
 /// `POST /{object}/{id}/share` (add) and `/{object}/{id}/unshare` (remove).
@@ -1120,6 +1187,15 @@ pub async fn stage(
         .await;
     match r {
         Ok(_) => Ok(see_other(&back)),
+        Err(
+            e @ (AppError::Invalid { .. }
+            | AppError::Conflict(_)
+            | AppError::Stale { .. }
+            | AppError::Forbidden(_)),
+        ) => {
+            let to = back.split('?').next().unwrap_or("/").to_string();
+            Ok(back_with_error(&ui, &to, &e))
+        }
         Err(e) => Err(ui.fail(e)),
     }
 }
@@ -1198,7 +1274,7 @@ async fn render_convert(
         }
         Some(e) => {
             status = StatusCode::BAD_REQUEST;
-            error = e.to_string();
+            error = crate::core::i18n::localize(ui.t(), &e.to_string());
         }
         None => {}
     }

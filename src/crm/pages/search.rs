@@ -58,7 +58,7 @@ struct Q {
 }
 
 /// The second line of a hit.
-fn detail(key: &str, r: &Value) -> String {
+fn detail(t: crate::core::i18n::Tr, key: &str, r: &Value) -> String {
     let f = |k: &str| plain(r.get(k).unwrap_or(&Value::Null));
     let parts = match key {
         "customers" => vec![f("city"), f("phone"), f("owner_name")],
@@ -66,7 +66,7 @@ fn detail(key: &str, r: &Value) -> String {
         "leads" => vec![f("company"), f("mobile")],
         "opportunities" => vec![f("expected_close_date"), f("owner_name")],
         "products" => vec![f("code")],
-        "tasks" => vec![f("status")],
+        "tasks" => vec![objects::choice_label(t, "tasks", "status", &f("status"))],
         _ => vec![],
     };
     parts
@@ -76,7 +76,7 @@ fn detail(key: &str, r: &Value) -> String {
         .join(" · ")
 }
 
-fn hit(obj: &objects::UiObject, r: &Value) -> Hit {
+fn hit(t: crate::core::i18n::Tr, obj: &objects::UiObject, r: &Value) -> Hit {
     let id = r.get("id").and_then(Value::as_i64).unwrap_or_default();
     let name: String = plain(r.get(obj.spec.title).unwrap_or(&Value::Null))
         .chars()
@@ -89,7 +89,7 @@ fn hit(obj: &objects::UiObject, r: &Value) -> Hit {
         } else {
             name
         },
-        detail: detail(obj.key, r),
+        detail: detail(t, obj.key, r),
         id,
     }
 }
@@ -136,7 +136,7 @@ pub async fn search_page(
                         ),
                         hits: items
                             .iter()
-                            .map(|r| hit(obj, &Value::Object(r.clone())))
+                            .map(|r| hit(t, obj, &Value::Object(r.clone())))
                             .collect(),
                     });
                 }
@@ -166,9 +166,13 @@ pub async fn pick(
     let q = qq.q.clone().unwrap_or_default();
     let field = qq.field.clone().unwrap_or_default();
     let actor = ui.actor.clone();
-    let hits = if q.trim().is_empty() {
-        vec![]
-    } else {
+    let t = ui.t();
+    if q.trim().is_empty() {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .finish());
+    }
+    let hits = {
         state
             .db(move |c| {
                 let p = crate::core::list::ListParams {
@@ -179,7 +183,7 @@ pub async fn pick(
                 Ok(objects::list(c, &actor, obj, &p)?
                     .items
                     .iter()
-                    .map(|r| hit(obj, &Value::Object(r.clone())))
+                    .map(|r| hit(t, obj, &Value::Object(r.clone())))
                     .collect())
             })
             .await
