@@ -101,6 +101,17 @@ run "pipeline board (salesperson, self)"       "$sales_token" "/api/v1/pipelines
 run "pool customers, first page (salesperson)" "$sales_token" "/api/v1/pools/$pool/customers?limit=50"
 run "pool customers search 科技 (salesperson)" "$sales_token" "/api/v1/pools/$pool/customers?limit=50&q=$(enc '科技')"
 
+# The web pages (server-rendered HTML, the same scope as the API).
+run "page: home / to-do centre (salesperson)"  "$sales_token" "/"
+run "page: customers list (admin, all)"        "$admin_token" "/customers?view=all"
+run "page: customers list (salesperson)"       "$sales_token" "/customers?view=mine"
+run "page: customers filtered (admin)"         "$admin_token" "/customers?view=all&$(enc 'filter=level:eq:A&filter=city:eq:深圳')"
+run "page: customer detail (admin)"            "$admin_token" "/customers/$id"
+run "page: customer edit form (admin)"         "$admin_token" "/customers/$id/edit"
+run "page: contacts list (salesperson)"        "$sales_token" "/contacts?view=mine"
+run "page: pipeline board (admin)"             "$admin_token" "/board/$pipeline"
+run "page: global search 张伟 (salesperson)"   "$sales_token" "/search?q=$(enc '张伟')"
+
 # Creates: every request a new customer (or contact) with a unique name, no
 # duplicate confirmation, so the duplicate check runs each time.
 cat > "$work/create.lua" <<'LUA'
