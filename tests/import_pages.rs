@@ -597,6 +597,78 @@ fn export_limits_page(backend: Backend) {
     );
 }
 
+/// No sideways scrolling: the page fits the window.
+fn fits(b: &common::browser::Browser) -> bool {
+    b.eval("return document.documentElement.scrollWidth <= window.innerWidth;")
+        .as_bool()
+        .unwrap_or(false)
+}
+
+/// The import in a real browser on a 375 px phone: the file chosen in the
+/// form and sent by htmx, the mapping screen, the progress polled until
+/// done, undo confirmed; the quality and list pages fit the screen.
+#[test]
+fn import_on_a_phone() {
+    let srv = TestServer::start(&Backend::Sqlite);
+    let admin = setup_admin(&srv);
+    let Some(b) = common::browser::Browser::start("zh-CN") else {
+        eprintln!("skipped: chromium and chromedriver are not installed");
+        return;
+    };
+    let shot = |name: &str| {
+        if let Ok(dir) = std::env::var("RAPPORT_TEST_SCREENSHOTS") {
+            b.screenshot(&std::path::Path::new(&dir).join(format!("{name}.png")));
+        }
+    };
+    create(
+        &admin,
+        "customers",
+        json!({"name": "深圳市星河科技", "mobile": "13800138000"}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("客户.csv");
+    let (gbk, _, _) = encoding_rs::GB18030.encode(
+        "客户名称,手机号,电子邮件,城市\n\
+         深圳市星河科技有限公司,13800138000,info@xinghe.cn,深圳\n\
+         坏邮箱公司,13900139000,not-an-email,北京\n\
+         上海云帆有限公司,13700137000,,上海\n",
+    );
+    std::fs::write(&file, &gbk).unwrap();
+    b.set_window(375, 812);
+    b.goto(&srv.url("/login"));
+    b.fill("#email", common::ADMIN_EMAIL);
+    b.fill("#password", common::ADMIN_PASSWORD);
+    b.click("main form button[type=submit]");
+    b.wait_text("h1", "您好");
+
+    b.goto(&srv.url("/import?entity=customers"));
+    b.wait_text("h1", "导入数据");
+    assert!(fits(&b), "upload page fits 375 px");
+    b.fill("#import-file", &file.display().to_string());
+    b.click("main form button[type=submit]");
+    b.wait_text("h1", "核对导入");
+    b.wait_text("#detected-encoding", "gb18030");
+    b.wait_text("table.preview", "将被拒绝");
+    b.wait_text("table.preview", "与已有记录重复");
+    assert!(fits(&b), "mapping screen fits 375 px");
+    shot("import-mapping");
+    b.click("#mapping-form .actions button:not([formmethod])");
+    b.wait_text("#import-status", "已完成");
+    b.wait_text("#import-status", "新建");
+    assert!(fits(&b), "result fits 375 px");
+    shot("import-done");
+    b.accept_confirms();
+    b.click("#import-status button.danger");
+    b.wait_text(".notice.ok", "已撤销");
+
+    for path in ["/imports", "/quality", "/settings/export-limits"] {
+        b.goto(&srv.url(path));
+        b.find("h1");
+        assert!(fits(&b), "{path} fits 375 px");
+        shot(path.trim_start_matches('/').replace('/', "-").as_str());
+    }
+}
+
 both_backends!(
     import_flow,
     bad_uploads_are_explained,
