@@ -441,6 +441,10 @@ fn quality_scope_and_merge(backend: Backend) {
     );
     assert!(!q.contains("北京蓝海"), "another user's customers: {q}");
     assert!(q.contains("action=\"/quality/merge?_csrf="), "{q}");
+    assert!(
+        q.contains("aria-labelledby=\"cluster-0-head\" hx-confirm="),
+        "the merge asks first: {q}"
+    );
     assert!(q.contains(&format!("name=\"survivor_id\" value=\"{a}\"")));
     assert!(
         q.contains(&format!("name=\"field.email\" value=\"{b}\"")),

@@ -164,7 +164,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("import.row_ok", "OK", "正常"),
     ("import.row_rejected", "Rejected:", "将被拒绝："),
     ("import.row_duplicate", "Duplicate:", "重复："),
-    ("import.dup_of_line", "same as line", "与此行重复：第"),
+    ("import.dup_of_line", "same as line", "与前面的行重复，行号"),
     (
         "import.matches_existing",
         "matches existing record",
@@ -260,7 +260,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "Merging needs the permissions to edit and delete customers.",
         "合并需要编辑和删除客户的权限。",
     ),
-    ("quality.cluster", "Group", "第"),
+    ("quality.cluster", "Group", "重复组"),
     ("quality.same_name", "same name:", "名称相同："),
     ("quality.same_phone", "same phone:", "电话相同："),
     ("quality.same_email", "same e-mail:", "邮箱相同："),
