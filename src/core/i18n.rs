@@ -298,6 +298,7 @@ const CATALOGS: &[&[(&str, &str, &str)]] = &[
     MESSAGES,
     crate::crm::pages::MESSAGES,
     crate::crm::settings_web::i18n::MESSAGES,
+    crate::io::i18n::MESSAGES,
 ];
 
 fn all_messages() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {

@@ -540,6 +540,12 @@ pub const ROUTES: &[Route] = &[
         "Merge customers into a survivor, moving every related record",
     ),
     Route(
+        "get",
+        "/api/v1/quality/merges",
+        "quality",
+        "The caller's customer merges, newest first (administrators: everyone's)",
+    ),
+    Route(
         "post",
         "/api/v1/quality/merges/{id}/undo",
         "quality",

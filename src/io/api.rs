@@ -156,6 +156,21 @@ pub async fn store_upload(
     }
 }
 
+/// An uploaded file's name as kept: no control characters or path
+/// separators, at most 200 characters, `upload` when nothing is left.
+pub fn clean_file_name(name: &str) -> String {
+    let name: String = name
+        .chars()
+        .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
+        .take(200)
+        .collect();
+    if name.trim().is_empty() {
+        "upload".into()
+    } else {
+        name
+    }
+}
+
 /// `POST /api/v1/imports?entity=customers&name=客户.csv` with the file as
 /// the body (or a multipart form): stores it and answers with the preview.
 async fn upload_api(
@@ -170,12 +185,7 @@ async fn upload_api(
     actor.require(spec.name, "import")?;
     actor.require(spec.name, "create")?;
     let (path, part_name) = store_upload(&req, &state, payload).await?;
-    let name = part_name.or(q.name).unwrap_or_else(|| "upload".into());
-    let name: String = name
-        .chars()
-        .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
-        .take(200)
-        .collect();
+    let name = clean_file_name(&part_name.or(q.name).unwrap_or_default());
     let out = state
         .db(move |conn| {
             let p = path.display().to_string();
@@ -255,74 +265,7 @@ async fn run_api(
     let pool = state.pool.clone();
     let dir = import_dir(&state);
     let b = state
-        .db(move |conn| {
-            let b = import::visible_batch(conn, &actor, id)?;
-            if b.status != "pending" {
-                return Err(AppError::Conflict(format!(
-                    "import {id} is {}; upload the file again to import it again",
-                    b.status
-                )));
-            }
-            let path = PathBuf::from(&b.source_path);
-            let plan = import::plan(conn, &b.entity, &path, &opts)?;
-            let spec = plan.spec;
-            actor.require(spec.name, "import")?;
-            actor.require(spec.name, "create")?;
-            if let Some(o) = opts.owner_id {
-                crate::core::records::store::check_owner(
-                    conn,
-                    &actor,
-                    spec.name,
-                    spec.owner_col,
-                    o,
-                    "create",
-                )?;
-            }
-            let total = import::count_rows(&path, &opts)?;
-            use crate::core::db::schema::import_batches as ib;
-            use diesel::prelude::*;
-            let status = if opts.dry_run { "pending" } else { "running" };
-            diesel::update(ib::table.find(id))
-                .set((
-                    ib::status.eq(status),
-                    ib::rows_total.eq(total as i64),
-                    ib::options.eq(serde_json::to_string(&opts).unwrap_or_default()),
-                    ib::heartbeat_at.eq(Some(crate::core::db::now())),
-                ))
-                .execute(conn)?;
-            if opts.dry_run {
-                let s = import::run(
-                    conn,
-                    &actor,
-                    plan,
-                    &opts,
-                    None,
-                    dir.join(format!("batch-{id}-dry-run-errors.csv")),
-                    0,
-                    &mut |_, _| true,
-                )?;
-                return Ok((import::batch(conn, id)?, Some(s)));
-            }
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            std::thread::spawn(move || {
-                let Ok(mut conn) = pool.get() else { return };
-                let errors = dir.join(format!("batch-{id}-errors.csv"));
-                let result = import::run(
-                    &mut conn,
-                    &actor,
-                    plan,
-                    &opts,
-                    Some(id),
-                    errors,
-                    size,
-                    &mut |conn, _| import::batch(conn, id).is_ok_and(|b| b.status != "cancelling"),
-                );
-                if let Err(e) = result {
-                    tracing::warn!(batch = id, error = %e, "import failed");
-                }
-            });
-            Ok((import::batch(conn, id)?, None))
-        })
+        .db(move |conn| start_run(conn, actor, pool, dir, id, opts))
         .await?;
     match b {
         (batch, Some(summary)) => {
@@ -330,6 +273,85 @@ async fn run_api(
         }
         (batch, None) => Ok(HttpResponse::Accepted().json(json!({"batch": batch}))),
     }
+}
+
+/// Start pending batch `id` with `opts`: a dry run answers at once with
+/// its summary (the batch stays pending); a real run goes on in a thread of
+/// its own (the batch is `running`; its progress is in the batch row).
+pub fn start_run(
+    conn: &mut crate::core::db::DbConn,
+    actor: Actor,
+    pool: crate::core::db::Pool,
+    dir: PathBuf,
+    id: i64,
+    opts: Options,
+) -> Result<(import::Batch, Option<import::Summary>), AppError> {
+    let b = import::visible_batch(conn, &actor, id)?;
+    if b.status != "pending" {
+        return Err(AppError::Conflict(format!(
+            "import {id} is {}; upload the file again to import it again",
+            b.status
+        )));
+    }
+    let path = PathBuf::from(&b.source_path);
+    let plan = import::plan(conn, &b.entity, &path, &opts)?;
+    let spec = plan.spec;
+    actor.require(spec.name, "import")?;
+    actor.require(spec.name, "create")?;
+    if let Some(o) = opts.owner_id {
+        crate::core::records::store::check_owner(
+            conn,
+            &actor,
+            spec.name,
+            spec.owner_col,
+            o,
+            "create",
+        )?;
+    }
+    let total = import::count_rows(&path, &opts)?;
+    use crate::core::db::schema::import_batches as ib;
+    use diesel::prelude::*;
+    let status = if opts.dry_run { "pending" } else { "running" };
+    diesel::update(ib::table.find(id))
+        .set((
+            ib::status.eq(status),
+            ib::rows_total.eq(total as i64),
+            ib::options.eq(serde_json::to_string(&opts).unwrap_or_default()),
+            ib::heartbeat_at.eq(Some(crate::core::db::now())),
+        ))
+        .execute(conn)?;
+    if opts.dry_run {
+        let s = import::run(
+            conn,
+            &actor,
+            plan,
+            &opts,
+            None,
+            dir.join(format!("batch-{id}-dry-run-errors.csv")),
+            0,
+            &mut |_, _| true,
+        )?;
+        return Ok((import::batch(conn, id)?, Some(s)));
+    }
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    std::thread::spawn(move || {
+        let Ok(mut conn) = pool.get() else { return };
+        let errors = dir.join(format!("batch-{id}-errors.csv"));
+        let result = import::run(
+            &mut conn,
+            &actor,
+            plan,
+            &opts,
+            Some(id),
+            errors,
+            size,
+            &mut |conn, _| import::batch(conn, id).is_ok_and(|b| b.status != "cancelling"),
+        );
+        if let Err(e) = result {
+            tracing::warn!(batch = id, error = %e, "import failed");
+        }
+    });
+    Ok((import::batch(conn, id)?, None))
 }
 
 /// `GET /api/v1/imports/{id}`: the batch with its progress.
@@ -364,24 +386,30 @@ async fn cancel_api(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let b = state
-        .db(move |conn| {
-            use crate::core::db::schema::import_batches as ib;
-            use diesel::prelude::*;
-            let b = import::visible_batch(conn, &actor, id)?;
-            if b.status != "running" {
-                return Err(AppError::Conflict(format!(
-                    "import {id} is {}, not running",
-                    b.status
-                )));
-            }
-            diesel::update(ib::table.find(id).filter(ib::status.eq("running")))
-                .set(ib::status.eq("cancelling"))
-                .execute(conn)?;
-            import::batch(conn, id)
-        })
-        .await?;
+    let b = state.db(move |conn| cancel(conn, &actor, id)).await?;
     Ok(HttpResponse::Accepted().json(json!({"batch": b})))
+}
+
+/// Ask running batch `id` to stop after its current chunk (it is then
+/// rolled back).
+pub fn cancel(
+    conn: &mut crate::core::db::DbConn,
+    actor: &Actor,
+    id: i64,
+) -> Result<import::Batch, AppError> {
+    use crate::core::db::schema::import_batches as ib;
+    use diesel::prelude::*;
+    let b = import::visible_batch(conn, actor, id)?;
+    if b.status != "running" {
+        return Err(AppError::Conflict(format!(
+            "import {id} is {}, not running",
+            b.status
+        )));
+    }
+    diesel::update(ib::table.find(id).filter(ib::status.eq("running")))
+        .set(ib::status.eq("cancelling"))
+        .execute(conn)?;
+    import::batch(conn, id)
 }
 
 /// `POST /api/v1/imports/{id}/undo`
@@ -619,38 +647,46 @@ async fn set_limits_api(
         })?;
     let ctx = actor.audit();
     let out = state
-        .db(move |conn| {
-            for k in limits.keys() {
-                let id: i64 = k
-                    .parse()
-                    .map_err(|_| AppError::invalid("limits", format!("`{k}` is not a role id")))?;
-                use crate::core::db::schema::roles;
-                use diesel::prelude::*;
-                if roles::table.find(id).count().get_result::<i64>(conn)? == 0 {
-                    return Err(AppError::invalid(
-                        "limits",
-                        format!("role {id} does not exist"),
-                    ));
-                }
-            }
-            let before = export::limits(conn)?;
-            let text = json!(limits).to_string();
-            crate::core::db::write_tx(conn, |conn| {
-                crate::core::settings::set(conn, export::LIMITS_KEY, &text)?;
-                crate::core::audit::record(
-                    conn,
-                    &ctx,
-                    "update",
-                    "settings",
-                    None,
-                    &json!({export::LIMITS_KEY: [before, limits]}),
-                )?;
-                Ok::<_, AppError>(())
-            })?;
-            export::limits(conn)
-        })
+        .db(move |conn| set_limits(conn, &ctx, &limits))
         .await?;
     Ok(HttpResponse::Ok().json(json!({"limits": out})))
+}
+
+/// Replace the per-role export limits (role id → rows; a role left out has
+/// no limit), audited; the limits as now stored.
+pub fn set_limits(
+    conn: &mut crate::core::db::DbConn,
+    ctx: &crate::core::audit::AuditCtx,
+    limits: &std::collections::HashMap<String, u64>,
+) -> Result<std::collections::HashMap<i64, u64>, AppError> {
+    use crate::core::db::schema::roles;
+    use diesel::prelude::*;
+    for k in limits.keys() {
+        let id: i64 = k
+            .parse()
+            .map_err(|_| AppError::invalid("limits", format!("`{k}` is not a role id")))?;
+        if roles::table.find(id).count().get_result::<i64>(conn)? == 0 {
+            return Err(AppError::invalid(
+                "limits",
+                format!("role {id} does not exist"),
+            ));
+        }
+    }
+    let before = export::limits(conn)?;
+    let text = json!(limits).to_string();
+    crate::core::db::write_tx(conn, |conn| {
+        crate::core::settings::set(conn, export::LIMITS_KEY, &text)?;
+        crate::core::audit::record(
+            conn,
+            ctx,
+            "update",
+            "settings",
+            None,
+            &json!({export::LIMITS_KEY: [before, limits]}),
+        )?;
+        Ok::<_, AppError>(())
+    })?;
+    export::limits(conn)
 }
 
 /// Sends what is written to the response stream in pieces of about 128 KiB.

@@ -4,11 +4,11 @@
 pub mod api;
 pub mod columns;
 pub mod export;
-
+pub mod i18n;
 pub mod import;
 pub mod quality;
-
 pub mod read;
+pub mod web;
 
 use diesel::prelude::*;
 

@@ -407,6 +407,85 @@ pub fn undo_merge(conn: &mut DbConn, actor: &Actor, id: i64) -> Result<Value, Ap
     })
 }
 
+/// One merge as the history shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MergeEntry {
+    pub id: i64,
+    pub survivor_id: i64,
+    /// The survivor's name now (empty if it is gone).
+    pub survivor_name: String,
+    /// The customers merged into it: id and name as they were.
+    pub merged: Vec<(i64, String)>,
+    pub user_id: Option<i64>,
+    pub created_at: chrono::NaiveDateTime,
+    pub undone_at: Option<chrono::NaiveDateTime>,
+}
+
+/// The actor's customer merges (administrators: everyone's), newest first.
+pub fn merges(conn: &mut DbConn, actor: &Actor, limit: i64) -> Result<Vec<MergeEntry>, AppError> {
+    actor.require("customers", "view")?;
+    type Row = (
+        i64,
+        i64,
+        String,
+        Option<i64>,
+        chrono::NaiveDateTime,
+        Option<chrono::NaiveDateTime>,
+    );
+    let mut q = rm::table
+        .filter(rm::entity.eq("customers"))
+        .order(rm::id.desc())
+        .limit(limit)
+        .select((
+            rm::id,
+            rm::survivor_id,
+            rm::snapshot,
+            rm::user_id,
+            rm::created_at,
+            rm::undone_at,
+        ))
+        .into_boxed();
+    if !actor.is_admin() {
+        q = q.filter(rm::user_id.eq(actor.user_id()));
+    }
+    let rows: Vec<Row> = q.load(conn)?;
+    let survivors: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    let names: std::collections::HashMap<i64, String> = customers::table
+        .filter(customers::id.eq_any(&survivors))
+        .select((customers::id, customers::name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|(id, survivor_id, snap, user_id, created_at, undone_at)| {
+            let snap: Value = serde_json::from_str(&snap).unwrap_or_default();
+            let merged = snap["merged"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|c| {
+                            (
+                                c["id"].as_i64().unwrap_or_default(),
+                                c["name"].as_str().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            MergeEntry {
+                id,
+                survivor_id,
+                survivor_name: names.get(&survivor_id).cloned().unwrap_or_default(),
+                merged,
+                user_id,
+                created_at,
+                undone_at,
+            }
+        })
+        .collect())
+}
+
 #[derive(diesel::QueryableByName, Debug)]
 struct OwnerStats {
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
@@ -565,6 +644,18 @@ async fn merge_api(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// `GET /api/v1/quality/merges`: the caller's merges (administrators: all).
+#[get("/api/v1/quality/merges")]
+async fn merges_api(
+    actor: Actor,
+    state: web::Data<AppState>,
+    q: web::Query<Limit>,
+) -> Result<HttpResponse, AppError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let m = state.db(move |conn| merges(conn, &actor, limit)).await?;
+    Ok(HttpResponse::Ok().json(json!({"items": m})))
+}
+
 /// `POST /api/v1/quality/merges/{id}/undo`
 #[post("/api/v1/quality/merges/{id}/undo")]
 async fn undo_merge_api(
@@ -597,6 +688,7 @@ async fn report_api(
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(duplicates_api)
         .service(merge_api)
+        .service(merges_api)
         .service(undo_merge_api)
         .service(report_api);
 }

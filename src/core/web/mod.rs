@@ -301,6 +301,10 @@ impl Ui {
             is_admin: self.actor.is_admin() || self.actor.can("admin", "view"),
             csrf: self.actor.csrf_token().unwrap_or("").to_string(),
             section,
+            can_import: crate::io::columns::ENTITIES
+                .iter()
+                .any(|e| self.actor.can(e, "import")),
+            can_quality: self.actor.can("customers", "view"),
         }
     }
 
@@ -330,6 +334,10 @@ pub struct Chrome {
     pub is_admin: bool,
     pub csrf: String,
     pub section: &'static str,
+    /// The user menu links the import pages.
+    pub can_import: bool,
+    /// The user menu links the data quality page.
+    pub can_quality: bool,
 }
 
 impl FromRequest for Ui {
@@ -445,4 +453,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
     pages::routes(cfg);
     crate::crm::pages::routes(cfg);
+    crate::io::web::routes(cfg);
 }
