@@ -211,3 +211,139 @@ fn sales_pages_on_a_phone() {
     b.fill("#global-q", "星辰");
     b.wait_text("#global-results", "深圳市星辰科技有限公司");
 }
+
+/// The rest of a salesperson's day in the browser: a custom field on the
+/// form, a hostile name shown as text, a lead converted, an opportunity
+/// dragged to the next stage, a customer claimed from the pool, and the
+/// language switched.
+#[test]
+fn sales_story_in_a_browser() {
+    use serde_json::json;
+    let srv = TestServer::start(&Backend::Sqlite);
+    let admin = common::setup_admin(&srv);
+    let Some(b) = Browser::start("zh-CN") else {
+        eprintln!("skipped: chromium and chromedriver are not installed");
+        return;
+    };
+    let r = admin.post(
+        "/api/v1/custom-fields",
+        &json!({"entity": "customers", "key": "wechat_group", "label_zh": "微信群", "label_en": "WeChat group", "kind": "text"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let p = admin.post(
+        "/api/v1/pipelines",
+        &json!({"name": "标准流程", "stages": [{"name": "初步接洽", "probability": 10}, {"name": "方案报价", "probability": 50}]}),
+    );
+    assert_eq!(p.status, 201, "{}", p.body);
+    let p = p.json();
+    let hostile = common::create(
+        &admin,
+        "customers",
+        json!({"name": "<img src=x onerror=alert(1)>"}),
+    );
+    let opp = common::create(
+        &admin,
+        "opportunities",
+        json!({"name": "云端 ERP 项目", "customer_id": common::id(&hostile), "pipeline_id": common::id(&p)}),
+    );
+    let lead = common::create(
+        &admin,
+        "leads",
+        json!({"name": "赵敏", "company": "武汉光谷生物"}),
+    );
+    let me = admin.get("/api/v1/me").json();
+    let me_id = me["id"]
+        .as_i64()
+        .or_else(|| me["user"]["id"].as_i64())
+        .unwrap();
+    let pool = admin.post(
+        "/api/v1/pools",
+        &json!({"name": "华南公海", "members": [{"user_id": me_id}]}),
+    );
+    assert_eq!(pool.status, 201, "{}", pool.body);
+    let pool_id = common::id(&pool.json());
+    let loose = common::create(&admin, "customers", json!({"name": "佛山顺德家具厂"}));
+    let r = admin.post(
+        &format!("/api/v1/pools/{pool_id}/put"),
+        &json!({"customer_ids": [common::id(&loose)], "reason": "无人跟进"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    b.goto(&srv.url("/login"));
+    b.fill("#email", common::ADMIN_EMAIL);
+    b.fill("#password", common::ADMIN_PASSWORD);
+    b.click("main form button[type=submit]");
+    b.wait_text("h1", "您好");
+
+    // A custom field on the form, saved with the customer.
+    b.goto(&srv.url("/customers/new"));
+    b.fill("#f-name", "杭州西湖茶业有限公司");
+    b.fill("#f-custom-wechat_group", "西湖茶友群");
+    b.click("main form button[type=submit]");
+    b.wait_text("h1", "杭州西湖茶业有限公司");
+    b.wait_text(".fields", "西湖茶友群");
+
+    // A hostile name is text on the list and the detail page.
+    for path in [
+        "/customers".to_string(),
+        format!("/customers/{}", common::id(&hostile)),
+    ] {
+        b.goto(&srv.url(&path));
+        b.wait_text("main", "<img src=x onerror=alert(1)>");
+        assert_eq!(
+            b.eval("return document.querySelectorAll('img[src=x]').length;"),
+            json!(0),
+            "{path} runs nothing"
+        );
+    }
+
+    // Lead conversion.
+    b.goto(&srv.url(&format!("/leads/{}/convert", common::id(&lead))));
+    b.click("main form button[type=submit]");
+    b.wait_text("h1", "武汉光谷生物");
+
+    // Drag the opportunity's card to the next stage.
+    b.goto(&srv.url(&format!("/board/{}", common::id(&p))));
+    b.find(&format!("[data-card-id='{}']", common::id(&opp)));
+    let second = p["stages"][1]["id"].as_i64().unwrap();
+    b.eval(&format!(
+        "const card = document.querySelector(\"[data-card-id='{}']\"); \
+         const col = document.querySelector(\"[data-stage-id='{second}']\"); \
+         const dt = new DataTransfer(); \
+         card.dispatchEvent(new DragEvent('dragstart', {{bubbles: true, dataTransfer: dt}})); \
+         col.dispatchEvent(new DragEvent('dragover', {{bubbles: true, cancelable: true, dataTransfer: dt}})); \
+         col.dispatchEvent(new DragEvent('drop', {{bubbles: true, cancelable: true, dataTransfer: dt}})); \
+         return true;",
+        common::id(&opp)
+    ));
+    let mut moved = false;
+    for _ in 0..50 {
+        let o = admin
+            .get(&format!("/api/v1/opportunities/{}", common::id(&opp)))
+            .json();
+        if o["stage_id"].as_i64() == Some(second) {
+            moved = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(moved, "the drop moved the opportunity");
+    b.wait_text(&format!("[data-stage-id='{second}']"), "云端 ERP 项目");
+
+    // Claim from the pool.
+    b.goto(&srv.url(&format!("/pools/{pool_id}")));
+    b.click(&format!("input[name=ids][value='{}']", common::id(&loose)));
+    b.click("button[form=pool-claim]");
+    b.wait_text(".notice.ok", "1");
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/customers/{}", common::id(&loose)))
+            .json()["owner_id"],
+        me_id
+    );
+
+    // Switch the language from the user menu.
+    b.click("header details.menu summary");
+    b.click("header form[action^='/lang'] button");
+    b.wait_text("header nav", "Customers");
+}
