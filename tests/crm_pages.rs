@@ -237,7 +237,13 @@ fn lists_views_filters_columns_and_paging(backend: Backend) {
     }
     let list = page(&admin, "/customers");
     assert_eq!(list.matches("name=\"ids\"").count(), 50, "one page of 50");
-    assert!(list.contains("55"), "the total is shown");
+    assert!(
+        list.contains("hx-get=\"/customers/count?"),
+        "the total loads after the page"
+    );
+    let count = admin.get("/customers/count?view=all");
+    assert_eq!(count.status, 200);
+    assert!(count.body.contains(">55<"), "{}", count.body);
     let start = list.find("hx-get=\"/customers/rows?").expect("load more");
     let rest = &list[start + 8..];
     let more = rest[..rest.find('"').unwrap()]
@@ -553,9 +559,13 @@ fn board_pools_and_conversion(backend: Backend) {
         d.contains("价格和服务都满意") && d.contains("天府 ERP 项目"),
         "{d}"
     );
-    let home = page(&li, "/");
+    let home = page(&li, "/home/stats");
     assert!(home.contains("120,000.50"), "won this month: {home}");
     assert!(home.contains("<svg class=\"funnel\""), "the funnel");
+    assert!(
+        page(&li, "/").contains("hx-get=\"/home/stats\""),
+        "loaded after the page"
+    );
 
     // A pool: browse and claim within the limits shown.
     let pool = admin.post(

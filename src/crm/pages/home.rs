@@ -52,13 +52,43 @@ pub struct FunnelBar {
 struct HomePage {
     c: Chrome,
     sections: Vec<Section>,
+    admin_steps: bool,
+    company: String,
+}
+
+/// The month's numbers and the funnel, loaded after the page.
+#[derive(Template)]
+#[template(path = "crm/home_stats.html")]
+struct StatsPart {
+    c: Chrome,
     tiles: Vec<Tile>,
     funnel: Vec<FunnelBar>,
     funnel_name: String,
     funnel_href: String,
     funnel_height: i64,
-    admin_steps: bool,
-    company: String,
+}
+
+/// `GET /home/stats`.
+pub async fn stats(ui: Ui, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
+    let t = ui.t();
+    let actor = ui.actor.clone();
+    let now = state.clock.now();
+    let (tiles, (funnel, funnel_name, funnel_href)) = state
+        .db(move |c| Ok((tiles(c, t, &actor, now)?, funnel(c, &actor)?)))
+        .await
+        .map_err(|e| ui.fail(e))?;
+    let funnel_height = (funnel.len() as i64 * 44).max(44);
+    Ok(html(
+        StatusCode::OK,
+        &StatsPart {
+            c: ui.chrome("home"),
+            tiles,
+            funnel,
+            funnel_name,
+            funnel_href,
+            funnel_height,
+        },
+    ))
 }
 
 fn section(
@@ -248,13 +278,11 @@ pub async fn home(ui: Ui, state: web::Data<AppState>) -> Result<HttpResponse, Ht
     let actor = ui.actor.clone();
     let now = state.clock.now();
     let tz = ui.actor.user.time_zone.clone();
-    let (todo, tiles, (funnel, funnel_name, funnel_href), company) = state
+    let (todo, company) = state
         .db(move |c| {
             let todo = crate::crm::todo(c, &actor, now)?;
-            let tiles = tiles(c, t, &actor, now)?;
-            let f = funnel(c, &actor)?;
             let company = crate::core::settings::get(c, "company.name")?.unwrap_or_default();
-            Ok((todo, tiles, f, company))
+            Ok((todo, company))
         })
         .await
         .map_err(|e| ui.fail(e))?;
@@ -330,17 +358,11 @@ pub async fn home(ui: Ui, state: web::Data<AppState>) -> Result<HttpResponse, Ht
             detail: s(v, "company"),
         },
     ));
-    let funnel_height = (funnel.len() as i64 * 44).max(44);
     Ok(html(
         StatusCode::OK,
         &HomePage {
             c: ui.chrome("home"),
             sections,
-            tiles,
-            funnel,
-            funnel_name,
-            funnel_href,
-            funnel_height,
             admin_steps: ui.actor.can("admin", "manage"),
             company,
         },

@@ -62,6 +62,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("view.lost", "Lost", "输单"),
     ("view.overdue", "Overdue", "已逾期"),
     // Fields shared by several objects.
+    ("field.id", "No.", "编号"),
     ("field.name", "Name", "名称"),
     ("field.short_name", "Short name", "简称"),
     ("field.kind", "Type", "类型"),

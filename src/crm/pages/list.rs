@@ -91,7 +91,6 @@ struct ListPage {
     rows: Vec<Row>,
     more_href: String,
     more_rows_href: String,
-    total: String,
     error: String,
     notice: String,
     back: String,
@@ -101,6 +100,8 @@ struct ListPage {
     oob: bool,
     /// The list's query for the export links ("" when exporting is not allowed).
     export_qs: String,
+    /// The list's query, for the total loaded after the page.
+    count_qs: String,
     can_import: bool,
 }
 
@@ -195,7 +196,6 @@ struct Loaded {
     rows: Vec<Row>,
     heads: Vec<Head>,
     next: Option<String>,
-    total: String,
     sort: String,
     columns: Vec<String>,
     shower_defs: Vec<crate::core::fields::FieldDef>,
@@ -209,11 +209,11 @@ fn load(
     pairs: &[(String, String)],
     cursor: Option<&str>,
 ) -> Result<Loaded, AppError> {
+    // The total is counted by its own request (`/{object}/count`), so the
+    // page does not wait for a count over a large table.
     let mut qs = pairs.to_vec();
     if let Some(c) = cursor {
         qs.push(("cursor".into(), c.into()));
-    } else {
-        qs.push(("total".into(), "1".into()));
     }
     qs.push(("limit".into(), PAGE_SIZE.to_string()));
     let params: ListParams = list::parse_query(&encode(&qs))?;
@@ -269,20 +269,45 @@ fn load(
             }
         })
         .collect();
-    let total = page.total.map_or(String::new(), |t| {
-        let n = objects::money(t.count * 100);
-        let n = n.trim_end_matches(".00").to_string();
-        if t.capped { format!("{n}+") } else { n }
-    });
     Ok(Loaded {
         rows,
         heads,
         next: page.next_cursor,
-        total,
         sort,
         columns,
         shower_defs: shower.defs,
     })
+}
+
+/// `12,345`, or `10,000+` beyond the cap.
+fn total_text(t: list::Total) -> String {
+    let n = objects::money(t.count * 100);
+    let n = n.trim_end_matches(".00").to_string();
+    if t.capped { format!("{n}+") } else { n }
+}
+
+/// `GET /{object}/count?…`: the list's total, capped (loaded after the page).
+pub async fn count_part(
+    ui: Ui,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let obj = find_object(&ui, &path)?;
+    let mut pairs = canonical(req.query_string());
+    pairs.push(("total".into(), "1".into()));
+    pairs.push(("limit".into(), "1".into()));
+    let params = list::parse_query(&encode(&pairs)).map_err(|e| ui.fail(e))?;
+    let actor = ui.actor.clone();
+    let page = state
+        .db(move |c| objects::list(c, &actor, obj, &params))
+        .await
+        .map_err(|e| ui.fail(e))?;
+    let text = page.total.map_or(String::new(), total_text);
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(format!("<span class=\"count\">{text}</span>")))
 }
 
 fn more_links(obj: &UiObject, pairs: &[(String, String)], next: Option<&str>) -> (String, String) {
@@ -414,7 +439,7 @@ pub async fn list_page(
             ]
         })
         .collect();
-    let (rows, heads, more, more_rows, total, sort, chooser, error, status) = match loaded {
+    let (rows, heads, more, more_rows, sort, chooser, error, status) = match loaded {
         Ok(l) => {
             let (more, more_rows) = more_links(obj, &pairs, l.next.as_deref());
             let chooser = filterable
@@ -431,7 +456,6 @@ pub async fn list_page(
                 l.heads,
                 more,
                 more_rows,
-                l.total,
                 l.sort,
                 chooser,
                 String::new(),
@@ -441,7 +465,6 @@ pub async fn list_page(
         Err(e) => (
             vec![],
             vec![],
-            String::new(),
             String::new(),
             String::new(),
             String::new(),
@@ -486,7 +509,6 @@ pub async fn list_page(
             rows,
             more_href: more,
             more_rows_href: more_rows,
-            total,
             error,
             notice,
             back: url_of(&req),
@@ -501,6 +523,7 @@ pub async fn list_page(
             } else {
                 String::new()
             },
+            count_qs: encode(&pairs),
             can_import: obj.can(&ui.actor, "create")
                 && crate::io::columns::ENTITIES.contains(&obj.key),
         },

@@ -72,6 +72,7 @@ const OBJ: &str = "{obj:customers|contacts|leads|opportunities|products|tasks|fo
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
+        .route("/home/stats", web::get().to(home::stats))
         .route("/search", web::get().to(search::search_page))
         .route("/pick/{entity}", web::get().to(search::pick))
         .route("/board", web::get().to(board::board_page))
@@ -85,6 +86,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/opportunities/{id}/stage", web::post().to(record::stage))
         .route(&format!("/{OBJ}"), web::get().to(list::list_page))
         .route(&format!("/{OBJ}/rows"), web::get().to(list::rows_part))
+        .route(&format!("/{OBJ}/count"), web::get().to(list::count_part))
         .route(
             &format!("/{OBJ}/columns"),
             web::post().to(list::save_columns),
