@@ -8,7 +8,10 @@ fn bench(args: &[&str]) -> (Option<i32>, String) {
         .args(args)
         .output()
         .expect("run rapport-bench");
-    (o.status.code(), String::from_utf8_lossy(&o.stderr).to_string())
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
 }
 
 #[test]
