@@ -363,7 +363,10 @@ fn measure(a: &Args, p: &Plan) -> Result<(), Fail> {
         let secs = started.elapsed().as_secs_f64();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         if !out.status.success() {
-            return Err(format!("`rapport demo` failed: {}", stdout.trim()));
+            return Err(format!(
+                "`rapport demo` failed ({}); its error is printed above",
+                out.status
+            ));
         }
         let login = stdout
             .lines()
