@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Foundation figures: release binary size, start-to-ready time, idle RSS, and
-# /healthz throughput beside a bare actix-web hello-world (examples/hello.rs)
+# /healthz throughput beside a bare actix-web hello-world (src/bin/hello.rs)
 # under the same load, in the same run.
 #
 #   benches/foundation.sh [SECONDS] [CONNECTIONS]
@@ -14,9 +14,9 @@ for tool in wrk curl; do
   command -v "$tool" >/dev/null || { echo "error: $tool is not installed (apt-get install -y $tool)" >&2; exit 2; }
 done
 
-cargo build --release --quiet --bin rapport --example hello
+cargo build --release --quiet --bin rapport --bin hello
 bin=target/release/rapport
-hello=target/release/examples/hello
+hello=target/release/hello
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }

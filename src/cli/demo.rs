@@ -41,13 +41,22 @@ pub fn run(loaded: &Loaded, a: &DemoArgs) -> Result<(), Failure> {
         ));
     }
     let mut last = 0;
-    let report = demo::generate(&mut conn, size, locale, a.seed, &mut |n| {
-        if n - last >= 100_000 || n == size {
-            last = n;
-            eprint!("\r{n} / {size} customers");
-            let _ = std::io::stderr().flush();
-        }
-    })
+    let mut fill = |conn: &mut crate::core::db::DbConn| {
+        demo::generate(conn, size, locale, a.seed, &mut |n| {
+            if n - last >= 100_000 || n == size {
+                last = n;
+                eprint!("\r{n} / {size} customers");
+                let _ = std::io::stderr().flush();
+            }
+        })
+    };
+    // A new database is filled without journal writes and fsync (SQLite);
+    // one that already holds data (--force) keeps every safeguard.
+    let report = if a.force {
+        fill(&mut conn)
+    } else {
+        crate::core::db::bulk::unjournaled(&mut conn, fill)
+    }
     .map_err(|e| Failure::runtime(e.to_string()))?;
     eprintln!();
     println!(

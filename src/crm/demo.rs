@@ -423,7 +423,7 @@ fn load(
     spec: &crate::core::records::EntitySpec,
     count: usize,
     mut make: impl FnMut(&mut Rng) -> (serde_json::Value, NaiveDateTime),
-) -> Result<usize, AppError> {
+) -> Result<(usize, f64), AppError> {
     use crate::core::records::store::{NewRow, insert_many};
     const ROWS_PER_TRANSACTION: usize = 20_000;
     // SQLite binds at most 32,766 values per statement; a few thousand keep
@@ -431,49 +431,55 @@ fn load(
     let per_statement = (3000 / (spec.fields.len() + 12)).max(1);
     let empty = serde_json::Map::new();
     let mut written = 0;
-    crate::core::db::bulk::without_indexes(conn, spec.name, |conn| -> Result<(), AppError> {
-        while written < count {
-            let in_tx = ROWS_PER_TRANSACTION.min(count - written);
-            crate::core::db::write_tx(conn, |conn| -> Result<(), AppError> {
-                let mut done = 0;
-                while done < in_tx {
-                    let n = per_statement.min(in_tx - done);
-                    let mut recs = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        let (input, created) = make(rng);
-                        let mut input = input.as_object().cloned().unwrap_or_default();
-                        // Server-kept fields (an opportunity's close time) are
-                        // history here, not input: set after validation.
-                        let kept: Vec<(String, serde_json::Value)> = spec
-                            .fields
+    let ((), indexes) = crate::core::db::bulk::without_indexes_timed(
+        conn,
+        spec.name,
+        |conn| -> Result<(), AppError> {
+            while written < count {
+                let in_tx = ROWS_PER_TRANSACTION.min(count - written);
+                crate::core::db::write_tx(conn, |conn| -> Result<(), AppError> {
+                    let mut done = 0;
+                    while done < in_tx {
+                        let n = per_statement.min(in_tx - done);
+                        let mut recs = Vec::with_capacity(n);
+                        for _ in 0..n {
+                            let (input, created) = make(rng);
+                            let mut input = input.as_object().cloned().unwrap_or_default();
+                            // Server-kept fields (an opportunity's close time) are
+                            // history here, not input: set after validation.
+                            let kept: Vec<(String, serde_json::Value)> = spec
+                                .fields
+                                .iter()
+                                .filter(|f| !f.input)
+                                .filter_map(|f| {
+                                    input.remove(f.name).map(|v| (f.name.to_string(), v))
+                                })
+                                .collect();
+                            let (mut rec, _) = crate::core::records::validate(spec, &input)?;
+                            rec.extend(kept);
+                            recs.push((rec, created));
+                        }
+                        let rows: Vec<NewRow> = recs
                             .iter()
-                            .filter(|f| !f.input)
-                            .filter_map(|f| input.remove(f.name).map(|v| (f.name.to_string(), v)))
+                            .map(|(rec, created)| NewRow {
+                                rec,
+                                custom: &empty,
+                                by: None,
+                                created_at: *created,
+                                updated_at: *created,
+                            })
                             .collect();
-                        let (mut rec, _) = crate::core::records::validate(spec, &input)?;
-                        rec.extend(kept);
-                        recs.push((rec, created));
+                        insert_many(conn, spec, &rows)?;
+                        done += n;
                     }
-                    let rows: Vec<NewRow> = recs
-                        .iter()
-                        .map(|(rec, created)| NewRow {
-                            rec,
-                            custom: &empty,
-                            by: None,
-                            created_at: *created,
-                            updated_at: *created,
-                        })
-                        .collect();
-                    insert_many(conn, spec, &rows)?;
-                    done += n;
-                }
-                Ok(())
-            })?;
-            written += in_tx;
-        }
-        Ok(())
-    })?;
-    Ok(written)
+                    Ok(())
+                })?;
+                written += in_tx;
+            }
+            Ok(())
+        },
+    )?;
+    Ok((written, indexes.as_secs_f64()))
 }
 
 /// A product catalogue: three categories with sub-categories, 60 products.
@@ -513,7 +519,7 @@ fn demo_products(conn: &mut DbConn, rng: &mut Rng) -> Result<usize, AppError> {
         }
     }
     let mut n = 0;
-    load(conn, rng, &crate::crm::products::SPEC, 60, |rng| {
+    let (count, _) = load(conn, rng, &crate::crm::products::SPEC, 60, |rng| {
         n += 1;
         let (cat, label) = *rng.pick(&leaves);
         let rec = serde_json::json!({
@@ -523,7 +529,8 @@ fn demo_products(conn: &mut DbConn, rng: &mut Rng) -> Result<usize, AppError> {
             "active": !rng.chance(10),
         });
         (rec, t)
-    })
+    })?;
+    Ok(count)
 }
 
 /// A pipeline with its stages; its id and the stages' (id, probability).
@@ -729,6 +736,19 @@ pub fn generate(
         }
     }
 
+    // How long each step took, and how much of it rebuilding the table's
+    // secondary indexes.
+    let mut steps: Vec<(&'static str, f64)> = Vec::new();
+    let mut lap = started;
+    let mut step = |name: &'static str, indexes: f64| {
+        steps.push((name, lap.elapsed().as_secs_f64()));
+        if indexes > 0.0 {
+            steps.push(("  of which rebuilding its indexes", indexes));
+        }
+        lap = std::time::Instant::now();
+    };
+    step("organisation", 0.0);
+
     // Customers, in batches of one transaction each; on SQLite the search
     // index is built once at the end instead of row by row.
     let bulk = matches!(conn, DbConn::Sqlite(_));
@@ -742,44 +762,49 @@ pub fn generate(
     const ROWS_PER_TRANSACTION: usize = 20_000;
     let mut written = 0;
     let mut owners: Vec<Option<i64>> = Vec::with_capacity(size);
-    crate::core::db::bulk::without_indexes(conn, "customers", |conn| -> Result<(), AppError> {
-        while written < size {
-            let in_tx = ROWS_PER_TRANSACTION.min(size - written);
-            crate::core::db::write_tx(conn, |conn| -> Result<(), AppError> {
-                let mut done = 0;
-                while done < in_tx {
-                    let n = ROWS_PER_STATEMENT.min(in_tx - done);
-                    let mut rows = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        let owner = if rng.chance(5) {
-                            None
-                        } else {
-                            Some(*rng.pick(&salespeople))
-                        };
-                        owners.push(owner);
-                        let (input, created, last) =
-                            customer(&mut rng, &names, locale, owner, base);
-                        let clean = validate(&input)?;
-                        let updated = (created + Duration::hours(rng.below(2000) as i64)).min(base);
-                        rows.push(NewCustomer::from_clean(
-                            &clean,
-                            "{}".into(),
-                            None,
-                            created,
-                            updated,
-                            last,
-                        ));
+    let ((), customer_indexes) = crate::core::db::bulk::without_indexes_timed(
+        conn,
+        "customers",
+        |conn| -> Result<(), AppError> {
+            while written < size {
+                let in_tx = ROWS_PER_TRANSACTION.min(size - written);
+                crate::core::db::write_tx(conn, |conn| -> Result<(), AppError> {
+                    let mut done = 0;
+                    while done < in_tx {
+                        let n = ROWS_PER_STATEMENT.min(in_tx - done);
+                        let mut rows = Vec::with_capacity(n);
+                        for _ in 0..n {
+                            let owner = if rng.chance(5) {
+                                None
+                            } else {
+                                Some(*rng.pick(&salespeople))
+                            };
+                            owners.push(owner);
+                            let (input, created, last) =
+                                customer(&mut rng, &names, locale, owner, base);
+                            let clean = validate(&input)?;
+                            let updated =
+                                (created + Duration::hours(rng.below(2000) as i64)).min(base);
+                            rows.push(NewCustomer::from_clean(
+                                &clean,
+                                "{}".into(),
+                                None,
+                                created,
+                                updated,
+                                last,
+                            ));
+                        }
+                        with_backend!(conn, c => diesel::insert_into(customers::table).values(&rows).execute(c))?;
+                        done += n;
                     }
-                    with_backend!(conn, c => diesel::insert_into(customers::table).values(&rows).execute(c))?;
-                    done += n;
-                }
-                Ok(())
-            })?;
-            written += in_tx;
-            progress(written);
-        }
-        Ok(())
-    })?;
+                    Ok(())
+                })?;
+                written += in_tx;
+                progress(written);
+            }
+            Ok(())
+        },
+    )?;
     let first_customer: i64 = customers::table
         .select(diesel::dsl::min(customers::id))
         .first::<Option<i64>>(conn)?
@@ -790,13 +815,7 @@ pub fn generate(
     };
     let owner_or_any = |rng: &mut Rng, o: Option<i64>| o.unwrap_or_else(|| *rng.pick(&salespeople));
     // Contacts: one per customer on average.
-    let mut steps: Vec<(&'static str, f64)> = Vec::new();
-    let mut lap = started;
-    let mut step = |name: &'static str| {
-        steps.push((name, lap.elapsed().as_secs_f64()));
-        lap = std::time::Instant::now();
-    };
-    step("organisation and customers");
+    step("customers", customer_indexes.as_secs_f64());
     let contacts = load(conn, &mut rng, &crate::crm::contacts::SPEC, size, |rng| {
         let (cid, owner) = customer_of(rng);
         let name = if locale == Locale::En || (locale == Locale::Mixed && rng.chance(30)) {
@@ -814,7 +833,8 @@ pub fn generate(
         (rec, created)
     })?;
     // Leads: a fifth of the customers, newer.
-    step("contacts");
+    step("contacts", contacts.1);
+    let contacts = contacts.0;
     let leads = load(conn, &mut rng, &crate::crm::leads::SPEC, size / 5, |rng| {
         let (_, owner) = customer_of(rng);
         let (province, city, _) = *rng.pick(CITIES);
@@ -831,7 +851,8 @@ pub fn generate(
         (rec, created)
     })?;
     // Follow-ups: two per customer, spread over two years.
-    step("leads");
+    step("leads", leads.1);
+    let leads = leads.0;
     let followups = load(
         conn,
         &mut rng,
@@ -858,7 +879,8 @@ pub fn generate(
         },
     )?;
     // Tasks: a tenth of the customers, some overdue, most ahead.
-    step("follow-ups");
+    step("follow-ups", followups.1);
+    let followups = followups.0;
     let tasks = load(conn, &mut rng, &crate::crm::tasks::SPEC, size / 10, |rng| {
         let (cid, owner) = customer_of(rng);
         let due = ts_between(rng, base - Duration::days(10), 40);
@@ -872,9 +894,10 @@ pub fn generate(
         });
         (rec, created)
     })?;
-    step("tasks");
+    step("tasks", tasks.1);
+    let tasks = tasks.0;
     let products = demo_products(conn, &mut rng)?;
-    step("products");
+    step("products", 0.0);
     let standard = demo_pipeline(
         conn,
         "标准销售流程",
@@ -892,8 +915,9 @@ pub fn generate(
         &[("立项", 10), ("招投标", 40), ("评审", 70), ("签约", 90)],
     )?;
     let mut opportunities = 0;
+    let mut opportunity_indexes = 0.0;
     for ((pipeline, stages), count) in [(standard, size / 5), (key_accounts, size / 50)] {
-        opportunities += load(
+        let (n, indexes) = load(
             conn,
             &mut rng,
             &crate::crm::opportunities::SPEC,
@@ -929,10 +953,12 @@ pub fn generate(
                 (rec, created)
             },
         )?;
+        opportunities += n;
+        opportunity_indexes += indexes;
     }
-    step("opportunities");
+    step("opportunities", opportunity_indexes);
     let pooled = demo_pool(conn, &team_ids, &managers)?;
-    step("customer pool");
+    step("customer pool", 0.0);
     if bulk {
         use diesel::connection::SimpleConnection;
         if let DbConn::Sqlite(c) = conn {
@@ -945,19 +971,31 @@ pub fn generate(
                 "products",
                 "opportunities",
             ] {
-                c.batch_execute(&format!(
-                    "INSERT INTO fts_{t}_tri (fts_{t}_tri) VALUES ('rebuild');
-                     INSERT INTO fts_{t}_cjk (fts_{t}_cjk) VALUES ('rebuild');"
-                ))?;
+                // A 64 MiB buffer of pending terms instead of FTS5's 1 MiB
+                // writes a few large segments instead of hundreds of small
+                // ones that are then merged; the default comes back after.
+                for f in [format!("fts_{t}_tri"), format!("fts_{t}_cjk")] {
+                    c.batch_execute(&format!(
+                        "INSERT INTO {f} ({f}, rank) VALUES ('hashsize', 67108864);
+                         INSERT INTO {f} ({f}) VALUES ('rebuild');
+                         INSERT INTO {f} ({f}, rank) VALUES ('hashsize', 1048576);"
+                    ))?;
+                }
             }
             c.batch_execute("DELETE FROM settings WHERE key = 'search.bulk_load';")?;
         }
     }
     // Fresh statistics so the query planner knows, e.g., that a level has
     // few distinct values and an owner few rows.
-    step("search indexes");
+    step("search indexes", 0.0);
+    if let DbConn::Sqlite(c) = conn {
+        // Statistics from a sample of each index (SQLite reads about this
+        // many rows per index) instead of every row of a 4 GB file.
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("PRAGMA analysis_limit = 2000;")?;
+    }
     diesel::sql_query("ANALYZE").execute(conn)?;
-    step("statistics (ANALYZE)");
+    step("statistics (ANALYZE)", 0.0);
     Ok(Report {
         departments: department_count,
         users: user_count,

@@ -44,13 +44,53 @@ pub fn without_indexes<T, E>(
 where
     E: From<diesel::result::Error>,
 {
+    without_indexes_timed(conn, table, load).map(|(t, _)| t)
+}
+
+/// [`without_indexes`], also telling how long the rebuild took.
+pub fn without_indexes_timed<T, E>(
+    conn: &mut DbConn,
+    table: &str,
+    load: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<(T, std::time::Duration), E>
+where
+    E: From<diesel::result::Error>,
+{
     let defs = secondary_indexes(conn, table)?;
     for d in &defs {
         diesel::sql_query(format!("DROP INDEX {}", d.name)).execute(conn)?;
     }
     let result = load(conn);
+    let started = std::time::Instant::now();
     for d in &defs {
         diesel::sql_query(d.def.clone()).execute(conn)?;
+    }
+    result.map(|t| (t, started.elapsed()))
+}
+
+/// Run `load` on a SQLite database that nobody else has open with the
+/// rollback journal in memory and without fsync, then put WAL and
+/// `synchronous = NORMAL` back (also when `load` fails). Each page is then
+/// written once instead of to the WAL and again at the checkpoint. A crash
+/// during `load` can leave a damaged file, so this is only for filling a new
+/// database (`rapport demo` without `--force`), never one that holds data.
+/// PostgreSQL: `load` runs as it is.
+pub fn unjournaled<T, E>(
+    conn: &mut DbConn,
+    load: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::SimpleConnection;
+    if let DbConn::Sqlite(c) = conn {
+        c.batch_execute("PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;")?;
+    } else {
+        return load(conn);
+    }
+    let result = load(conn);
+    if let DbConn::Sqlite(c) = conn {
+        c.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
     }
     result
 }

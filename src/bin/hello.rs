@@ -1,7 +1,9 @@
 //! A bare actix-web hello-world, the yardstick for Rapport's throughput:
-//! `benches/foundation.sh` loads both the same way and prints the ratio.
+//! `rapport-bench` and `benches/foundation.sh` load both the same way and
+//! print the ratio. Same actix configuration as `rapport serve`: one worker
+//! per core unless told otherwise, actix's default keep-alive.
 //!
-//! Usage: cargo run --release --example hello -- 127.0.0.1:8090 [WORKERS]
+//! Usage: target/release/hello 127.0.0.1:8090 [WORKERS]
 
 use actix_web::{App, HttpResponse, HttpServer, get};
 
@@ -19,6 +21,7 @@ async fn main() -> std::io::Result<()> {
     let workers = args
         .next()
         .and_then(|w| w.parse().ok())
+        .filter(|w| *w > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     HttpServer::new(|| App::new().service(healthz))
         .workers(workers)
