@@ -44,6 +44,13 @@ fn customer_forms_and_detail(backend: Backend) {
     let home = page(&li, "/");
     assert!(home.contains("今日待跟进客户"), "{home}");
     assert!(home.contains("/customers"), "the header links the lists");
+    assert!(
+        home.contains("hx-get=\"/home/todo/followups_due_today\""),
+        "sections load after the page"
+    );
+    let part = page(&li, "/home/todo/tasks_overdue");
+    assert!(part.contains("class=\"count\""), "{part}");
+    assert_eq!(li.get("/home/todo/nosuch").status, 404);
 
     // A bad e-mail is shown beside its field, with what was typed kept.
     let r = form(

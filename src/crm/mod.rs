@@ -128,55 +128,72 @@ async fn todo_api(actor: Actor, state: web::Data<AppState>) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// The actor's to-do centre (see `GET /api/v1/todo`), each section with up
-/// to 20 items and a capped count.
+/// The to-do centre's sections, in order, with the module that shows each.
+pub const TODO_SECTIONS: &[(&str, &str)] = &[
+    ("followups_due_today", "customers"),
+    ("tasks_overdue", "tasks"),
+    ("tasks_due_today", "tasks"),
+    ("pool_returns_soon", "customers"),
+    ("opportunities_closing_this_month", "opportunities"),
+    ("new_leads", "leads"),
+];
+
+/// One section of the actor's to-do centre with up to 20 items and a
+/// capped count; `None` when the actor may not see it.
+pub fn todo_section(
+    c: &mut crate::core::db::DbConn,
+    actor: &Actor,
+    now: chrono::NaiveDateTime,
+    key: &str,
+) -> Result<Option<serde_json::Value>, AppError> {
+    let Some((_, module)) = TODO_SECTIONS.iter().find(|(k, _)| *k == key) else {
+        return Ok(None);
+    };
+    if !actor.can(module, "view") {
+        return Ok(None);
+    }
+    Ok(Some(match key {
+        "followups_due_today" => {
+            let p = mine(actor, "owner_id", "due_today", 20);
+            json!(customers::store::list(c, actor, &p)?)
+        }
+        "tasks_overdue" | "tasks_due_today" => {
+            let view = if key == "tasks_overdue" {
+                "overdue"
+            } else {
+                "due_today"
+            };
+            let p = mine(actor, "assignee_id", view, 20);
+            json!(records::list(c, actor, &tasks::SPEC, &p)?)
+        }
+        "pool_returns_soon" => {
+            let (items, count) = pools::warnings(c, actor, now, 20)?;
+            json!({ "items": items, "total": count })
+        }
+        "opportunities_closing_this_month" => {
+            let mut p = mine(actor, "owner_id", "closing_this_month", 20);
+            p.sort = Some("expected_close_date".into());
+            json!(records::list(c, actor, &opportunities::SPEC, &p)?)
+        }
+        _ => {
+            let mut p = mine(actor, "owner_id", "new_this_week", 20);
+            p.sort = Some("-created_at".into());
+            json!(records::list(c, actor, &leads::SPEC, &p)?)
+        }
+    }))
+}
+
+/// The actor's to-do centre (see `GET /api/v1/todo`): every section it may see.
 pub fn todo(
     c: &mut crate::core::db::DbConn,
     actor: &Actor,
     now: chrono::NaiveDateTime,
 ) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
     let mut out = serde_json::Map::new();
-    if actor.can("customers", "view") {
-        let p = mine(actor, "owner_id", "due_today", 20);
-        out.insert(
-            "followups_due_today".into(),
-            json!(customers::store::list(c, actor, &p)?),
-        );
-    }
-    if actor.can("tasks", "view") {
-        for (key, view) in [
-            ("tasks_due_today", "due_today"),
-            ("tasks_overdue", "overdue"),
-        ] {
-            let p = mine(actor, "assignee_id", view, 20);
-            out.insert(
-                key.into(),
-                json!(records::list(c, actor, &tasks::SPEC, &p)?),
-            );
+    for (key, _) in TODO_SECTIONS {
+        if let Some(v) = todo_section(c, actor, now, key)? {
+            out.insert((*key).into(), v);
         }
-    }
-    if actor.can("customers", "view") {
-        let (items, count) = pools::warnings(c, actor, now, 20)?;
-        out.insert(
-            "pool_returns_soon".into(),
-            json!({ "items": items, "total": count }),
-        );
-    }
-    if actor.can("opportunities", "view") {
-        let mut p = mine(actor, "owner_id", "closing_this_month", 20);
-        p.sort = Some("expected_close_date".into());
-        out.insert(
-            "opportunities_closing_this_month".into(),
-            json!(records::list(c, actor, &opportunities::SPEC, &p)?),
-        );
-    }
-    if actor.can("leads", "view") {
-        let mut p = mine(actor, "owner_id", "new_this_week", 20);
-        p.sort = Some("-created_at".into());
-        out.insert(
-            "new_leads".into(),
-            json!(records::list(c, actor, &leads::SPEC, &p)?),
-        );
     }
     Ok(out)
 }

@@ -51,7 +51,7 @@ pub struct FunnelBar {
 #[template(path = "crm/home.html")]
 struct HomePage {
     c: Chrome,
-    sections: Vec<Section>,
+    sections: Vec<SectionShell>,
     admin_steps: bool,
     company: String,
 }
@@ -273,70 +273,42 @@ fn funnel(conn: &mut DbConn, actor: &Actor) -> Result<(Vec<FunnelBar>, String, S
     Ok((bars, p.name, format!("/board/{}", p.id)))
 }
 
-pub async fn home(ui: Ui, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
-    let t = ui.t();
-    let actor = ui.actor.clone();
-    let now = state.clock.now();
-    let tz = ui.actor.user.time_zone.clone();
-    let (todo, company) = state
-        .db(move |c| {
-            let todo = crate::crm::todo(c, &actor, now)?;
-            let company = crate::core::settings::get(c, "company.name")?.unwrap_or_default();
-            Ok((todo, company))
-        })
-        .await
-        .map_err(|e| ui.fail(e))?;
-    let mut sections = Vec::new();
-    sections.extend(section(
-        t,
-        "followups_due_today",
-        todo.get("followups_due_today"),
-        "/customers?view=due_today",
-        |v| TodoItem {
+/// Where a section's "all" link goes.
+fn more_href(key: &str) -> &'static str {
+    match key {
+        "followups_due_today" => "/customers?view=due_today",
+        "tasks_overdue" => "/tasks?view=overdue",
+        "tasks_due_today" => "/tasks?view=due_today",
+        "pool_returns_soon" => "/customers?view=mine",
+        "opportunities_closing_this_month" => "/opportunities?view=closing_this_month",
+        _ => "/leads?view=new_this_week",
+    }
+}
+
+/// One to-do section's items as the page shows them.
+fn build_section(t: Tr, tz: &str, key: &str, data: Option<&Value>) -> Option<Section> {
+    let more = more_href(key);
+    match key {
+        "followups_due_today" => section(t, key, data, more, |v| TodoItem {
             href: format!("/customers/{}", id(v, "id")),
             name: s(v, "name"),
-            detail: local_time_value(v.get("next_follow_up_at").unwrap_or(&Value::Null), &tz),
-        },
-    ));
-    for key in ["tasks_overdue", "tasks_due_today"] {
-        let view = if key == "tasks_overdue" {
-            "overdue"
-        } else {
-            "due_today"
-        };
-        sections.extend(section(
-            t,
-            key,
-            todo.get(key),
-            &format!("/tasks?view={view}"),
-            |v| TodoItem {
-                href: format!("/tasks/{}", id(v, "id")),
-                name: s(v, "title"),
-                detail: local_time_value(v.get("due_at").unwrap_or(&Value::Null), &tz),
-            },
-        ));
-    }
-    sections.extend(section(
-        t,
-        "pool_returns_soon",
-        todo.get("pool_returns_soon"),
-        "/customers?view=mine",
-        |v| TodoItem {
+            detail: local_time_value(v.get("next_follow_up_at").unwrap_or(&Value::Null), tz),
+        }),
+        "tasks_overdue" | "tasks_due_today" => section(t, key, data, more, |v| TodoItem {
+            href: format!("/tasks/{}", id(v, "id")),
+            name: s(v, "title"),
+            detail: local_time_value(v.get("due_at").unwrap_or(&Value::Null), tz),
+        }),
+        "pool_returns_soon" => section(t, key, data, more, |v| TodoItem {
             href: format!("/customers/{}", id(v, "customer_id")),
             name: s(v, "name"),
             detail: format!(
                 "{} · {}",
-                local_time_value(v.get("returns_at").unwrap_or(&Value::Null), &tz),
+                local_time_value(v.get("returns_at").unwrap_or(&Value::Null), tz),
                 t.t(&format!("pool.rule.{}", s(v, "rule")))
             ),
-        },
-    ));
-    sections.extend(section(
-        t,
-        "opportunities_closing_this_month",
-        todo.get("opportunities_closing_this_month"),
-        "/opportunities?view=closing_this_month",
-        |v| TodoItem {
+        }),
+        "opportunities_closing_this_month" => section(t, key, data, more, |v| TodoItem {
             href: format!("/opportunities/{}", id(v, "id")),
             name: s(v, "name"),
             detail: format!(
@@ -345,19 +317,39 @@ pub async fn home(ui: Ui, state: web::Data<AppState>) -> Result<HttpResponse, Ht
                 money(id(v, "amount")),
                 s(v, "currency")
             ),
-        },
-    ));
-    sections.extend(section(
-        t,
-        "new_leads",
-        todo.get("new_leads"),
-        "/leads?view=new_this_week",
-        |v| TodoItem {
+        }),
+        _ => section(t, key, data, more, |v| TodoItem {
             href: format!("/leads/{}", id(v, "id")),
             name: s(v, "name"),
             detail: s(v, "company"),
-        },
-    ));
+        }),
+    }
+}
+
+/// A to-do section on the home page before its items arrive.
+pub struct SectionShell {
+    pub key: &'static str,
+    pub title: String,
+    pub more_href: &'static str,
+}
+
+/// `GET /`: the section shells (each loads its items with its own request),
+/// so the page does not wait for the to-do queries.
+pub async fn home(ui: Ui, state: web::Data<AppState>) -> Result<HttpResponse, HtmlError> {
+    let t = ui.t();
+    let company = state
+        .db(|c| Ok(crate::core::settings::get(c, "company.name")?.unwrap_or_default()))
+        .await
+        .map_err(|e| ui.fail(e))?;
+    let sections = crate::crm::TODO_SECTIONS
+        .iter()
+        .filter(|(_, module)| ui.actor.can(module, "view"))
+        .map(|(key, _)| SectionShell {
+            key,
+            title: t.t(&format!("todo.{key}")).to_string(),
+            more_href: more_href(key),
+        })
+        .collect();
     Ok(html(
         StatusCode::OK,
         &HomePage {
@@ -365,6 +357,41 @@ pub async fn home(ui: Ui, state: web::Data<AppState>) -> Result<HttpResponse, Ht
             sections,
             admin_steps: ui.actor.can("admin", "manage"),
             company,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "crm/todo_section.html")]
+struct SectionPart {
+    c: Chrome,
+    s: Section,
+}
+
+/// `GET /home/todo/{key}`: one section's items and count.
+pub async fn todo_part(
+    ui: Ui,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HtmlError> {
+    let key = path.into_inner();
+    let t = ui.t();
+    let actor = ui.actor.clone();
+    let now = state.clock.now();
+    let tz = ui.actor.user.time_zone.clone();
+    let k2 = key.clone();
+    let data = state
+        .db(move |c| crate::crm::todo_section(c, &actor, now, &k2))
+        .await
+        .map_err(|e| ui.fail(e))?
+        .ok_or_else(|| ui.fail(AppError::NotFound(format!("no to-do section {key}"))))?;
+    let s = build_section(t, &tz, &key, Some(&data))
+        .ok_or_else(|| ui.fail(AppError::NotFound(format!("no to-do section {key}"))))?;
+    Ok(html(
+        StatusCode::OK,
+        &SectionPart {
+            c: ui.chrome("home"),
+            s,
         },
     ))
 }

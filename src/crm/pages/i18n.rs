@@ -438,6 +438,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("todo.new_leads", "My new leads", "我的新线索"),
     ("todo.nothing", "Nothing to do here.", "暂无待办。"),
     ("todo.all", "All", "查看全部"),
+    ("todo.count", "In all:", "共计："),
     // Pools.
     ("pool.rule.no_follow_up", "no follow-up", "未跟进"),
     ("pool.rule.no_opportunity", "no opportunity", "无商机"),

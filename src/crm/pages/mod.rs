@@ -73,6 +73,7 @@ const OBJ: &str = "{obj:customers|contacts|leads|opportunities|products|tasks|fo
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
         .route("/home/stats", web::get().to(home::stats))
+        .route("/home/todo/{key}", web::get().to(home::todo_part))
         .route("/search", web::get().to(search::search_page))
         .route("/pick/{entity}", web::get().to(search::pick))
         .route("/board", web::get().to(board::board_page))
