@@ -404,15 +404,22 @@ impl FromRequest for FormUi {
         let body = web::Bytes::from_request(req, payload);
         let req = req.clone();
         Box::pin(async move {
-            let body = body.await.unwrap_or_default();
+            let body = body.await;
             match ui.await {
-                Ok(ui) => Ok(FormUi {
-                    ui,
-                    form: form::FormData::parse(&body),
-                }),
+                Ok(ui) => match body {
+                    Ok(body) => Ok(FormUi {
+                        ui,
+                        form: form::FormData::parse(&body),
+                    }),
+                    // An unreadable or oversized form is refused, never
+                    // taken as an empty one.
+                    Err(e) => Err(ui.fail(AppError::invalid("body", e.to_string()))),
+                },
                 Err(mut e) if e.login.is_some() => {
                     let to = req.uri().path().to_string();
-                    let data = String::from_utf8_lossy(&body).to_string();
+                    let data = body
+                        .map(|b| String::from_utf8_lossy(&b).to_string())
+                        .unwrap_or_default();
                     let (page, cookie) = pages::resume_login(&req, &to, &data);
                     e.login = Some(Box::new(Login::Page(page, cookie)));
                     Err(e)

@@ -26,9 +26,7 @@ pub struct TodoItem {
 }
 
 pub struct Section {
-    pub title: String,
     pub total: String,
-    pub more_href: String,
     pub items: Vec<TodoItem>,
     pub empty: String,
 }
@@ -91,13 +89,7 @@ pub async fn stats(ui: Ui, state: web::Data<AppState>) -> Result<HttpResponse, H
     ))
 }
 
-fn section(
-    t: Tr,
-    key: &str,
-    data: Option<&Value>,
-    more: &str,
-    item: impl Fn(&Value) -> TodoItem,
-) -> Option<Section> {
+fn section(t: Tr, data: Option<&Value>, item: impl Fn(&Value) -> TodoItem) -> Option<Section> {
     let data = data?;
     let items: Vec<TodoItem> = data
         .get("items")
@@ -121,9 +113,7 @@ fn section(
         _ => items.len().to_string(),
     };
     Some(Section {
-        title: t.t(&format!("todo.{key}")).to_string(),
         total,
-        more_href: more.to_string(),
         items,
         empty: t.t("todo.nothing").to_string(),
     })
@@ -287,19 +277,18 @@ fn more_href(key: &str) -> &'static str {
 
 /// One to-do section's items as the page shows them.
 fn build_section(t: Tr, tz: &str, key: &str, data: Option<&Value>) -> Option<Section> {
-    let more = more_href(key);
     match key {
-        "followups_due_today" => section(t, key, data, more, |v| TodoItem {
+        "followups_due_today" => section(t, data, |v| TodoItem {
             href: format!("/customers/{}", id(v, "id")),
             name: s(v, "name"),
             detail: local_time_value(v.get("next_follow_up_at").unwrap_or(&Value::Null), tz),
         }),
-        "tasks_overdue" | "tasks_due_today" => section(t, key, data, more, |v| TodoItem {
+        "tasks_overdue" | "tasks_due_today" => section(t, data, |v| TodoItem {
             href: format!("/tasks/{}", id(v, "id")),
             name: s(v, "title"),
             detail: local_time_value(v.get("due_at").unwrap_or(&Value::Null), tz),
         }),
-        "pool_returns_soon" => section(t, key, data, more, |v| TodoItem {
+        "pool_returns_soon" => section(t, data, |v| TodoItem {
             href: format!("/customers/{}", id(v, "customer_id")),
             name: s(v, "name"),
             detail: format!(
@@ -308,7 +297,7 @@ fn build_section(t: Tr, tz: &str, key: &str, data: Option<&Value>) -> Option<Sec
                 t.t(&format!("pool.rule.{}", s(v, "rule")))
             ),
         }),
-        "opportunities_closing_this_month" => section(t, key, data, more, |v| TodoItem {
+        "opportunities_closing_this_month" => section(t, data, |v| TodoItem {
             href: format!("/opportunities/{}", id(v, "id")),
             name: s(v, "name"),
             detail: format!(
@@ -318,7 +307,7 @@ fn build_section(t: Tr, tz: &str, key: &str, data: Option<&Value>) -> Option<Sec
                 s(v, "currency")
             ),
         }),
-        _ => section(t, key, data, more, |v| TodoItem {
+        _ => section(t, data, |v| TodoItem {
             href: format!("/leads/{}", id(v, "id")),
             name: s(v, "name"),
             detail: s(v, "company"),

@@ -10,7 +10,7 @@ use askama::Template;
 use serde_json::{Map, Value, json};
 
 use super::display::{Cell, Shower};
-use super::objects::{self, UiObject, choice_label};
+use super::objects::{self, UiObject};
 use super::{Opt, find_object, people, url_of};
 use crate::app::AppState;
 use crate::core::auth::actor::Actor;
@@ -198,7 +198,6 @@ struct Loaded {
     next: Option<String>,
     sort: String,
     columns: Vec<String>,
-    shower_defs: Vec<crate::core::fields::FieldDef>,
 }
 
 fn load(
@@ -275,7 +274,6 @@ fn load(
         next: page.next_cursor,
         sort,
         columns,
-        shower_defs: shower.defs,
     })
 }
 
@@ -450,7 +448,6 @@ pub async fn list_page(
                     selected: l.columns.contains(f),
                 })
                 .collect();
-            let _ = l.shower_defs;
             (
                 l.rows,
                 l.heads,
@@ -799,30 +796,6 @@ fn action_detail(action: &str) -> &'static str {
         "assign" => "owner",
         "pool" => "pool",
         _ => "",
-    }
-}
-
-/// Choice labels for a filter value hint (used by templates through Opt).
-pub fn choice_opts(
-    t: crate::core::i18n::Tr,
-    obj: &UiObject,
-    field: &str,
-    current: &str,
-) -> Vec<Opt> {
-    match obj.kind_of(field) {
-        Some(Kind::Choice(values)) => values
-            .iter()
-            .map(|v| Opt {
-                value: v.to_string(),
-                label: if v.is_empty() {
-                    t.t("common.none").to_string()
-                } else {
-                    choice_label(t, obj.key, field, v)
-                },
-                selected: *v == current,
-            })
-            .collect(),
-        _ => Vec::new(),
     }
 }
 
