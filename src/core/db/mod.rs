@@ -5,6 +5,7 @@
 //! connection variant, never scattered through the stores.
 
 pub mod bulk;
+mod group;
 pub mod migrations;
 pub mod schema;
 
@@ -283,9 +284,11 @@ pub fn open_single(url: &DbUrl) -> Result<DbConn, DbError> {
 
 /// Open one connection first (so a bad password or missing server is
 /// reported at once, not after a pool time-out), set WAL on SQLite, then
-/// build the pool.
+/// build the pool. A pool means concurrent writers: from now on the SQLite
+/// writers of this process commit in groups.
 pub fn open_pool(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
     drop(open_single(url)?);
+    group::enable();
     let manager = ConnectionManager::new(url.clone());
     Ok(R2d2Pool::builder()
         .max_size(size)
@@ -295,16 +298,12 @@ pub fn open_pool(url: &DbUrl, size: u32) -> Result<Pool, DbError> {
         .build_unchecked(manager))
 }
 
-/// The lock SQLite writers of this process take in turn (see [`write_tx`]).
-fn sqlite_writer() -> &'static std::sync::Mutex<()> {
-    static LOCK: std::sync::OnceLock<std::sync::Mutex<()>> = std::sync::OnceLock::new();
-    LOCK.get_or_init(|| std::sync::Mutex::new(()))
-}
-
 /// Run `f` in a transaction that holds the write lock from its first
-/// statement: `BEGIN IMMEDIATE` on SQLite (a deferred transaction that reads
-/// first can fail with "database is locked" when it later writes), a plain
-/// transaction on PostgreSQL. Nested `transaction` calls inside become
+/// statement: on SQLite `BEGIN IMMEDIATE` (a deferred transaction that reads
+/// first can fail with "database is locked" when it later writes), in the
+/// server shared with the writers queued meanwhile (group commit, see
+/// [`group`]), so `f` may get another connection to the same database; a
+/// plain transaction on PostgreSQL. Nested `transaction` calls inside become
 /// savepoints.
 pub fn write_tx<T, E>(
     conn: &mut DbConn,
@@ -314,42 +313,18 @@ where
     E: From<diesel::result::Error>,
 {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    let nested = match conn {
+    let outside = match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
             .transaction_depth()?
-            .is_some(),
-        DbConn::Pg(_) => true,
+            .is_none(),
+        DbConn::Pg(_) => false,
     };
-    match conn {
+    if outside {
+        group::write(conn, f)
+    } else {
         // Already inside a transaction (or on PostgreSQL): a plain one, which
         // nests as a savepoint.
-        _ if nested => conn.transaction(f),
-        DbConn::Pg(_) => conn.transaction(f),
-        DbConn::Sqlite(c) => {
-            // SQLite has one writer at a time; writers of this process queue
-            // here and are woken in turn, instead of in SQLite's busy handler,
-            // which sleeps in growing steps (1, 2, 5, ... 100 ms) and turned
-            // two concurrent creates into tens of milliseconds of waiting.
-            // Other processes (CLI commands) still meet `busy_timeout`.
-            let _writer = sqlite_writer()
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
-            let result = f(conn);
-            let DbConn::Sqlite(c) = conn else {
-                unreachable!("the variant cannot change inside the closure")
-            };
-            match result {
-                Ok(v) => {
-                    AnsiTransactionManager::commit_transaction(c)?;
-                    Ok(v)
-                }
-                Err(e) => {
-                    AnsiTransactionManager::rollback_transaction(c)?;
-                    Err(e)
-                }
-            }
-        }
+        conn.transaction(f)
     }
 }
 
