@@ -22,6 +22,14 @@ impl Days {
         self.by_level.get(level).copied().unwrap_or(self.days)
     }
 
+    /// The fewest days of any level; `None` when the rule is off for all.
+    pub fn shortest(&self) -> Option<i64> {
+        std::iter::once(self.days)
+            .chain(self.by_level.values().copied())
+            .filter(|d| *d > 0)
+            .min()
+    }
+
     fn check(&self, field: &str) -> Result<(), AppError> {
         for (k, d) in std::iter::once((&"*".to_string(), &self.days)).chain(self.by_level.iter()) {
             if !(0..=3650).contains(d) {
@@ -141,6 +149,19 @@ mod tests {
             last_follow_up_at: None,
             last_opportunity_at: None,
         }
+    }
+
+    #[test]
+    fn shortest_is_the_fewest_days_of_a_rule_that_is_on() {
+        let mut d = Days::default();
+        assert_eq!(d.shortest(), None);
+        d.by_level.insert("A".into(), 0);
+        assert_eq!(d.shortest(), None);
+        d.days = 30;
+        d.by_level.insert("B".into(), 60);
+        assert_eq!(d.shortest(), Some(30));
+        d.by_level.insert("C".into(), 7);
+        assert_eq!(d.shortest(), Some(7));
     }
 
     #[test]
