@@ -83,12 +83,14 @@ pub fn record(
     if let DbConn::Pg(c) = conn {
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({AUDIT_LOCK})")).execute(c)?;
     }
-    let prev: String = audit_log::table
+    // Both statements on the backend's own connection, where diesel caches
+    // them by type (its multi-backend wrapper builds the SQL text each time).
+    let prev: String = crate::with_backend!(&mut *conn, c => audit_log::table
         .order(audit_log::id.desc())
         .select(audit_log::hash)
-        .first(conn)
-        .optional()?
-        .unwrap_or_default();
+        .first(c)
+        .optional())?
+    .unwrap_or_default();
     let at = now();
     let changes = changes.to_string();
     let hash = content_hash(
@@ -102,7 +104,7 @@ pub fn record(
         record_id,
         &changes,
     );
-    diesel::insert_into(audit_log::table)
+    crate::with_backend!(conn, c => diesel::insert_into(audit_log::table)
         .values((
             audit_log::at.eq(at),
             audit_log::user_id.eq(ctx.user_id),
@@ -115,7 +117,7 @@ pub fn record(
             audit_log::prev_hash.eq(&prev),
             audit_log::hash.eq(&hash),
         ))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 

@@ -124,6 +124,16 @@ pub fn user_names(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
+    if let [id] = ids[..] {
+        // The common single owner: a statement diesel caches by type on the
+        // backend's own connection (an IN list is built anew each time).
+        let name: Option<String> = crate::with_backend!(conn, c => users::table
+            .find(id)
+            .select(users::name)
+            .first(c)
+            .optional())?;
+        return Ok(name.into_iter().map(|n| (id, n)).collect());
+    }
     Ok(users::table
         .filter(users::id.eq_any(&ids))
         .select((users::id, users::name))

@@ -269,14 +269,13 @@ pub fn create(
             t,
             None,
         );
-        let id: i64 = diesel::insert_into(customers::table)
+        // On the backend's own connection, one statement: diesel's
+        // multi-backend wrapper builds the SQL text of every query anew.
+        let row: CustomerRow = crate::with_backend!(conn, c => diesel::insert_into(customers::table)
             .values(&row)
-            .returning(customers::id)
-            .get_result(conn)?;
-        let row = customers::table
-            .find(id)
-            .select(CustomerRow::as_select())
-            .first(conn)?;
+            .returning(CustomerRow::as_returning())
+            .get_result(c))?;
+        let id = row.id;
         let c = with_owner_names(conn, vec![row])?.remove(0);
         audit::record(
             conn,
