@@ -153,6 +153,31 @@ fn push_one(sql: &mut Sql, col: &str, entity: &str, user_id: i64, write: bool) {
     sql.push(")");
 }
 
+/// The link column and parent entity through which records of `entity` are
+/// also shared (see [`THROUGH_PARENT`]).
+pub fn parent_of(entity: &str) -> Option<(&'static str, &'static str)> {
+    THROUGH_PARENT
+        .iter()
+        .find(|(e, _, _)| *e == entity)
+        .map(|(_, col, parent)| (*col, *parent))
+}
+
+/// Append `id IN (records of `entity` shared with `user_id` directly)`.
+pub fn push_shared_directly(sql: &mut Sql, entity: &str, user_id: i64, write: bool) {
+    push_one(sql, "id", entity, user_id, write);
+}
+
+/// Append `link IN (parents shared with `user_id`)` for a child entity, a
+/// condition no row meets for an entity without a parent.
+pub fn push_shared_via_parent(sql: &mut Sql, entity: &str, user_id: i64, write: bool) {
+    match parent_of(entity) {
+        Some((col, parent)) => push_one(sql, col, parent, user_id, write),
+        None => {
+            sql.push("1 = 0");
+        }
+    }
+}
+
 /// Append `id IN (records of `entity` shared with `user_id`, still valid
 /// [and writable])` to a query on the entity's table — or, for a child
 /// entity, the records whose parent is shared so.
