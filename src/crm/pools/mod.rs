@@ -893,6 +893,12 @@ fn fact_rows(
     if loosest == never {
         return Ok(Vec::new());
     }
+    // The owner has had the customer since before `cut`.
+    let owned_before = |cut: NaiveDateTime| {
+        customers::owner_since.le(cut).or(customers::owner_since
+            .is_null()
+            .and(customers::created_at.le(cut)))
+    };
     let mut out = Vec::new();
     for chunk in owners.chunks(500) {
         let rows: Vec<FactRow> = customers::table
@@ -907,32 +913,18 @@ fn fact_rows(
             )
             .filter(customers::locked.eq(false))
             .filter(
-                (customers::owner_since
-                    .le(fu)
-                    .or(customers::owner_since
-                        .is_null()
-                        .and(customers::created_at.le(fu)))
+                owned_before(fu)
                     .and(
                         customers::last_follow_up_at
                             .is_null()
                             .or(customers::last_follow_up_at.le(fu)),
-                    ))
-                .or(customers::owner_since
-                    .le(opp)
-                    .or(customers::owner_since
-                        .is_null()
-                        .and(customers::created_at.le(opp)))
-                    .and(
+                    )
+                    .or(owned_before(opp).and(
                         customers::last_opportunity_at
                             .is_null()
                             .or(customers::last_opportunity_at.le(opp)),
                     ))
-                .or(customers::owner_since
-                    .le(won)
-                    .or(customers::owner_since
-                        .is_null()
-                        .and(customers::created_at.le(won)))
-                    .and(customers::deal_status.ne("won"))),
+                    .or(owned_before(won).and(customers::deal_status.ne("won"))),
             )
             .select((
                 customers::id,
