@@ -100,12 +100,7 @@ pub async fn board_page_for(
         .as_ref()
         .and_then(|q| q.view.clone())
         .is_some_and(|v| v == "mine");
-    let error: String = q
-        .and_then(|q| q.error.clone())
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect();
+    let error = super::record::error_param(q.and_then(|q| q.into_inner().error));
     let actor = ui.actor.clone();
     let t = ui.t();
     let (board, pipelines) = state

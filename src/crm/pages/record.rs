@@ -648,12 +648,7 @@ pub async fn detail_page(
         .and_then(|q| q.saved.clone())
         .map(|_| t.t("record.saved").to_string())
         .unwrap_or_default();
-    let error: String = q
-        .and_then(|q| q.error.clone())
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect();
+    let error = error_param(q.and_then(|q| q.into_inner().error));
     let page = state
         .db(move |c| build_detail(c, t, &actor, obj, id))
         .await
@@ -1063,18 +1058,26 @@ pub async fn quick_followup(
     }
 }
 
+/// Characters of an error passed back to a page in its address.
+const ERROR_CHARS: usize = 300;
+
 /// Back to a page with the error shown there (`?error=`), so the user
 /// stays where they were.
 fn back_with_error(ui: &Ui, to: &str, e: &AppError) -> HttpResponse {
     let msg: String = crate::core::i18n::localize(ui.t(), &e.to_string())
         .chars()
-        .take(300)
+        .take(ERROR_CHARS)
         .collect();
     let sep = if to.contains('?') { '&' } else { '?' };
     see_other(&format!(
         "{to}{sep}error={}",
         crate::core::web::url_encode(&msg)
     ))
+}
+
+/// The error a page was sent back with by [`back_with_error`] (`?error=`).
+pub(super) fn error_param(e: Option<String>) -> String {
+    e.unwrap_or_default().chars().take(ERROR_CHARS).collect()
 }
 
 /// `POST /{object}/{id}/follow` with `follow=1` or `0`.
