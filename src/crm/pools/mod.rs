@@ -893,24 +893,18 @@ fn fact_rows(
     if loosest == never {
         return Ok(Vec::new());
     }
-    // The owner has had the customer since before `cut`.
+    // The owner has had the customer since before `cut`. The expression is
+    // the one of the index customers_owner_basis; keep them the same.
     let owned_before = |cut: NaiveDateTime| {
-        customers::owner_since.le(cut).or(customers::owner_since
-            .is_null()
-            .and(customers::created_at.le(cut)))
+        diesel::dsl::sql::<diesel::sql_types::Bool>("COALESCE(owner_since, created_at) <= ")
+            .bind::<diesel::sql_types::Timestamp, _>(cut)
     };
     let mut out = Vec::new();
     for chunk in owners.chunks(500) {
         let rows: Vec<FactRow> = customers::table
             .filter(customers::owner_id.eq_any(chunk))
-            // Every rule's basis is on or after this, in the index
-            // customers_owner_basis (the expression must stay the same).
-            .filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(
-                    "COALESCE(owner_since, created_at) <= ",
-                )
-                .bind::<diesel::sql_types::Timestamp, _>(loosest),
-            )
+            // Every rule's basis is on or after this: an index range.
+            .filter(owned_before(loosest))
             .filter(customers::locked.eq(false))
             .filter(
                 owned_before(fu)
