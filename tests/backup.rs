@@ -521,7 +521,7 @@ fn killed_restore_leaves_target_intact(backend: Backend) {
                 let name = target_db.url.rsplit('/').next().unwrap_or_default();
                 diesel::sql_query(
                     "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = $1 \
-                     AND query LIKE 'INSERT INTO%'",
+                     AND (query LIKE 'COPY %' OR query LIKE 'INSERT INTO%')",
                 )
                 .bind::<diesel::sql_types::Text, _>(name)
                 .get_result::<N>(&mut c)

@@ -213,6 +213,28 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// Append `v`, read as `ty`, in canonical form; `false` when it does not fit
+/// the type. The common cases are written straight from the JSON value.
+fn write_canonical(out: &mut Vec<u8>, v: &Json, ty: ColType) -> bool {
+    match (ty, v) {
+        (_, Json::Null) => out.extend_from_slice(b"null"),
+        (ColType::Int, Json::Number(n)) if n.is_i64() => {
+            let _ = serde_json::to_writer(&mut *out, n);
+        }
+        (ColType::Text | ColType::Json, Json::String(s)) => {
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        (ColType::Bool, Json::Bool(b)) => {
+            out.extend_from_slice(if *b { b"true" } else { b"false" });
+        }
+        _ => match from_json(v.clone(), ty) {
+            Some(value) => write_value(out, &value),
+            None => return false,
+        },
+    }
+    true
+}
+
 /// Turn the JSON a database rendered for one row (one or more arrays one
 /// after another, see [`super::catalog::select_rows`]) into the canonical
 /// line, newline included.
@@ -244,15 +266,13 @@ pub fn canonical_line(
         if i > 0 {
             out.push(b',');
         }
-        let col = &table.columns[i].name;
-        let shown = v.to_string();
-        let value = from_json(v, *ty).ok_or_else(|| {
-            bad(format!(
+        if !write_canonical(out, &v, *ty) {
+            let col = &table.columns[i].name;
+            return Err(bad(format!(
                 "column {col}: {} is not a {ty:?} value",
-                shown.chars().take(60).collect::<String>()
-            ))
-        })?;
-        write_value(out, &value);
+                v.to_string().chars().take(60).collect::<String>()
+            )));
+        }
     }
     out.extend_from_slice(b"]\n");
     Ok(())

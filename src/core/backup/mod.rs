@@ -18,6 +18,7 @@
 //! have the same digest.
 
 pub mod catalog;
+mod copy;
 pub mod format;
 pub mod restore;
 pub mod schedule;

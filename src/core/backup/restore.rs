@@ -31,6 +31,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::catalog::{self, ColType, Table, ident};
+use super::copy::CopyPlan;
 use super::format::{Header, Manifest, Passphrase, Sha256, TableSum};
 use super::{BackupError, Visitor};
 use crate::core::db::{self, DbConn, DbUrl, migrations};
@@ -194,7 +195,7 @@ pub fn restore_archive(
 struct Loader<'a> {
     conn: &'a mut DbConn,
     targets: HashMap<String, Table>,
-    plans: HashMap<String, String>,
+    plans: HashMap<String, Plan>,
     data_dir: PathBuf,
     tmp: Option<(PathBuf, PathBuf)>,
     files_written: usize,
@@ -208,10 +209,16 @@ impl Drop for Loader<'_> {
     }
 }
 
-/// The insert statement for one archive table: its rows arrive as one JSON
-/// array of row arrays, bound as a single parameter.
-fn insert_plan(conn: &DbConn, archived: &Table, target: &Table) -> Result<String, BackupError> {
-    let pg = matches!(conn, DbConn::Pg(_));
+/// How one archive table's rows are loaded.
+enum Plan {
+    /// SQLite: a chunk's rows arrive as one JSON array of row arrays,
+    /// bound as a single parameter of this statement.
+    Insert(String),
+    /// PostgreSQL: `COPY … FROM STDIN`.
+    Copy(CopyPlan),
+}
+
+fn plan(conn: &DbConn, archived: &Table, target: &Table) -> Result<Plan, BackupError> {
     let mut cols = Vec::new();
     let mut exprs = Vec::new();
     for (i, c) in archived.columns.iter().enumerate() {
@@ -222,27 +229,20 @@ fn insert_plan(conn: &DbConn, archived: &Table, target: &Table) -> Result<String
             )));
         };
         cols.push(ident(&c.name));
-        exprs.push(match (pg, t.ty) {
-            (false, ColType::Bytes) => format!("unhex(json_extract(value, '$[{i}]'))"),
-            (false, _) => format!("json_extract(value, '$[{i}]')"),
-            (true, ColType::Bytes) => format!("decode(e->>{i}, 'hex')"),
-            (true, ColType::Timestamp) if t.tz => {
-                format!("(CAST(e->>{i} AS timestamp) AT TIME ZONE 'UTC')")
-            }
-            (true, _) => format!("CAST(e->>{i} AS {})", t.sql_type),
+        exprs.push(match t.ty {
+            ColType::Bytes => format!("unhex(json_extract(value, '$[{i}]'))"),
+            _ => format!("json_extract(value, '$[{i}]')"),
         });
     }
-    let source = if pg {
-        "json_array_elements(CAST($1 AS json)) AS e"
-    } else {
-        "json_each(?)"
-    };
-    Ok(format!(
-        "INSERT INTO {} ({}) SELECT {} FROM {source}",
+    if matches!(conn, DbConn::Pg(_)) {
+        return Ok(Plan::Copy(CopyPlan::new(archived, target)));
+    }
+    Ok(Plan::Insert(format!(
+        "INSERT INTO {} ({}) SELECT {} FROM json_each(?)",
         ident(&archived.name),
         cols.join(", "),
         exprs.join(", ")
-    ))
+    )))
 }
 
 impl Visitor for Loader<'_> {
@@ -254,7 +254,7 @@ impl Visitor for Loader<'_> {
                     t.name
                 )));
             };
-            let plan = insert_plan(self.conn, t, target)?;
+            let plan = plan(self.conn, t, target)?;
             self.plans.insert(t.name.clone(), plan);
         }
         Ok(())
@@ -262,11 +262,15 @@ impl Visitor for Loader<'_> {
 
     fn rows(&mut self, table: &Table, lines: &[u8]) -> Result<(), BackupError> {
         const BATCH_BYTES: usize = 1 << 20;
-        let Some(plan) = self.plans.get(&table.name) else {
-            return Err(BackupError::Corrupt(format!(
-                "rows of unknown table {}",
-                table.name
-            )));
+        let plan = match (self.plans.get(&table.name), &mut *self.conn) {
+            (Some(Plan::Insert(sql)), _) => sql,
+            (Some(Plan::Copy(copy)), DbConn::Pg(pg)) => return copy.load(pg, &table.name, lines),
+            _ => {
+                return Err(BackupError::Corrupt(format!(
+                    "rows of unknown table {}",
+                    table.name
+                )));
+            }
         };
         let mut payload = Vec::with_capacity(BATCH_BYTES + 64 * 1024);
         let conn = &mut *self.conn;
