@@ -484,9 +484,12 @@ fn build_sqlite(
     }
     let mut conn = db::ConnectionManager::new(DbUrl::Sqlite(staging.to_path_buf())).open()?;
     migrations::run_up_to(&mut conn, &m.header.schema_version_digits)?;
+    // Memory stays flat for any size: the page cache is capped and the
+    // index builds' sorters, which may hold as much as the cache before they
+    // spill, spill to temporary files rather than to memory.
     conn.batch_execute(
         "PRAGMA foreign_keys = OFF; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
-         PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;",
+         PRAGMA cache_size = -65536; PRAGMA temp_store = FILE;",
     )?;
     // Indexes and triggers (the FTS5 ones) come back after the load.
     let saved: Vec<Saved> = diesel::sql_query(
