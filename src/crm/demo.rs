@@ -413,6 +413,29 @@ pub struct Report {
     pub steps: Vec<(&'static str, f64)>,
 }
 
+/// Generate on a second thread while this one writes, so that building
+/// records and writing them use both cores. `generate` runs on the helper
+/// thread and hands batches to `send` (which says `false` once the writer
+/// has stopped); `write` gets them here, in order. The generator is one
+/// sequential thread, so the data stays the same for a seed.
+fn pipelined<B: Send, G: Send>(
+    generate: impl FnOnce(&mut dyn FnMut(B) -> bool) -> Result<G, AppError> + Send,
+    write: impl FnOnce(&mut dyn FnMut() -> Option<B>) -> Result<(), AppError>,
+) -> Result<G, AppError> {
+    // A few batches in flight: enough to keep both threads busy, little memory.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<B>(8);
+    std::thread::scope(|scope| {
+        let generator = scope.spawn(move || generate(&mut |batch| tx.send(batch).is_ok()));
+        let written = write(&mut || rx.recv().ok());
+        drop(rx);
+        let generated = generator
+            .join()
+            .map_err(|_| AppError::Internal("the demo data generator failed".into()))?;
+        written?;
+        generated
+    })
+}
+
 /// Insert `count` generated records of `spec` with its secondary indexes
 /// dropped, in statements of a few hundred binds' worth of rows and
 /// transactions of 20,000; `make` gives a record (as the API takes it) and
@@ -422,7 +445,7 @@ fn load(
     rng: &mut Rng,
     spec: &crate::core::records::EntitySpec,
     count: usize,
-    mut make: impl FnMut(&mut Rng) -> (serde_json::Value, NaiveDateTime),
+    mut make: impl FnMut(&mut Rng) -> (serde_json::Value, NaiveDateTime) + Send,
 ) -> Result<(usize, f64), AppError> {
     use crate::core::records::store::{NewRow, insert_many};
     const ROWS_PER_TRANSACTION: usize = 20_000;
@@ -435,12 +458,11 @@ fn load(
         conn,
         spec.name,
         |conn| -> Result<(), AppError> {
-            while written < count {
-                let in_tx = ROWS_PER_TRANSACTION.min(count - written);
-                crate::core::db::write_tx(conn, |conn| -> Result<(), AppError> {
-                    let mut done = 0;
-                    while done < in_tx {
-                        let n = per_statement.min(in_tx - done);
+            pipelined(
+                |send| -> Result<(), AppError> {
+                    let mut made = 0;
+                    while made < count {
+                        let n = per_statement.min(count - made);
                         let mut recs = Vec::with_capacity(n);
                         for _ in 0..n {
                             let (input, created) = make(rng);
@@ -459,27 +481,71 @@ fn load(
                             rec.extend(kept);
                             recs.push((rec, created));
                         }
-                        let rows: Vec<NewRow> = recs
-                            .iter()
-                            .map(|(rec, created)| NewRow {
-                                rec,
-                                custom: &empty,
-                                by: None,
-                                created_at: *created,
-                                updated_at: *created,
-                            })
-                            .collect();
-                        insert_many(conn, spec, &rows)?;
-                        done += n;
+                        made += n;
+                        if !send(recs) {
+                            break;
+                        }
                     }
                     Ok(())
-                })?;
-                written += in_tx;
-            }
-            Ok(())
+                },
+                |next| {
+                    write_batches(
+                        conn,
+                        &mut written,
+                        count,
+                        ROWS_PER_TRANSACTION,
+                        next,
+                        |conn, recs: Vec<(crate::core::records::Record, NaiveDateTime)>| {
+                            let rows: Vec<NewRow> = recs
+                                .iter()
+                                .map(|(rec, created)| NewRow {
+                                    rec,
+                                    custom: &empty,
+                                    by: None,
+                                    created_at: *created,
+                                    updated_at: *created,
+                                })
+                                .collect();
+                            insert_many(conn, spec, &rows)?;
+                            Ok(recs.len())
+                        },
+                        &mut |_| {},
+                    )
+                },
+            )
         },
     )?;
     Ok((written, indexes.as_secs_f64()))
+}
+
+/// Write the batches `next` gives until `count` rows are written, in
+/// transactions of at least `per_transaction` rows; `insert` writes one
+/// batch and says how many rows it held. `progress` hears the running
+/// total after each commit.
+fn write_batches<B>(
+    conn: &mut DbConn,
+    written: &mut usize,
+    count: usize,
+    per_transaction: usize,
+    next: &mut dyn FnMut() -> Option<B>,
+    mut insert: impl FnMut(&mut DbConn, B) -> Result<usize, AppError>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(), AppError> {
+    while *written < count {
+        let mut done = 0;
+        crate::core::db::write_tx(conn, |conn| -> Result<(), AppError> {
+            while done < per_transaction && *written + done < count {
+                let batch = next().ok_or_else(|| {
+                    AppError::Internal("the demo data generator stopped early".into())
+                })?;
+                done += insert(conn, batch)?;
+            }
+            Ok(())
+        })?;
+        *written += done;
+        progress(*written);
+    }
+    Ok(())
 }
 
 /// A product catalogue: three categories with sub-categories, 60 products.
@@ -638,10 +704,11 @@ pub fn generate(
     };
     let ctx = AuditCtx::cli();
     if let DbConn::Sqlite(c) = conn {
-        // A bulk load touches every index; a large page cache for this one
-        // connection keeps them in memory (the server keeps SQLite's default).
+        // A large page cache for this one connection (the server keeps
+        // SQLite's default); the index builds set their own (see
+        // `bulk::index_builds`).
         use diesel::connection::SimpleConnection;
-        c.batch_execute("PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;")?;
+        c.batch_execute("PRAGMA cache_size = -262144;")?;
     }
     roles::ensure_builtin(conn)?;
     let role = |conn: &mut DbConn, key: &str| roles::find(conn, key).map(|r| r.id);
@@ -761,17 +828,15 @@ pub fn generate(
     const ROWS_PER_STATEMENT: usize = 100;
     const ROWS_PER_TRANSACTION: usize = 20_000;
     let mut written = 0;
-    let mut owners: Vec<Option<i64>> = Vec::with_capacity(size);
-    let ((), customer_indexes) = crate::core::db::bulk::without_indexes_timed(
+    let (owners, customer_indexes) = crate::core::db::bulk::without_indexes_timed(
         conn,
         "customers",
-        |conn| -> Result<(), AppError> {
-            while written < size {
-                let in_tx = ROWS_PER_TRANSACTION.min(size - written);
-                crate::core::db::write_tx(conn, |conn| -> Result<(), AppError> {
-                    let mut done = 0;
-                    while done < in_tx {
-                        let n = ROWS_PER_STATEMENT.min(in_tx - done);
+        |conn| -> Result<Vec<Option<i64>>, AppError> {
+            pipelined(
+                |send| -> Result<Vec<Option<i64>>, AppError> {
+                    let mut owners: Vec<Option<i64>> = Vec::with_capacity(size);
+                    while owners.len() < size {
+                        let n = ROWS_PER_STATEMENT.min(size - owners.len());
                         let mut rows = Vec::with_capacity(n);
                         for _ in 0..n {
                             let owner = if rng.chance(5) {
@@ -794,15 +859,27 @@ pub fn generate(
                                 last,
                             ));
                         }
-                        with_backend!(conn, c => diesel::insert_into(customers::table).values(&rows).execute(c))?;
-                        done += n;
+                        if !send(rows) {
+                            break;
+                        }
                     }
-                    Ok(())
-                })?;
-                written += in_tx;
-                progress(written);
-            }
-            Ok(())
+                    Ok(owners)
+                },
+                |next| {
+                    write_batches(
+                        conn,
+                        &mut written,
+                        size,
+                        ROWS_PER_TRANSACTION,
+                        next,
+                        |conn, rows: Vec<NewCustomer>| {
+                            with_backend!(conn, c => diesel::insert_into(customers::table).values(&rows).execute(c))?;
+                            Ok(rows.len())
+                        },
+                        progress,
+                    )
+                },
+            )
         },
     )?;
     let first_customer: i64 = customers::table

@@ -848,10 +848,13 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
         return Ok(());
     }
     write_tx(conn, |conn| -> Result<(), AppError> {
-        for (_, def) in &state.indexes {
-            let def = def.replacen("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1);
-            diesel::sql_query(def).execute(conn)?;
-        }
+        crate::core::db::bulk::index_builds(conn, |conn| -> QueryResult<()> {
+            for (_, def) in &state.indexes {
+                let def = def.replacen("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1);
+                diesel::sql_query(def).execute(conn)?;
+            }
+            Ok(())
+        })?;
         diesel::sql_query("DELETE FROM settings WHERE key = 'search.bulk_load'").execute(conn)?;
         for (t, high) in &state.high {
             if max_id(conn, t)? > *high || t == "customers" {

@@ -54,7 +54,11 @@ impl CopyPlan {
         let bytes = archived
             .columns
             .iter()
-            .map(|c| target.column(&c.name).is_some_and(|t| t.ty == ColType::Bytes))
+            .map(|c| {
+                target
+                    .column(&c.name)
+                    .is_some_and(|t| t.ty == ColType::Bytes)
+            })
             .collect();
         CopyPlan {
             target: format!("{} ({})", ident(&archived.name), cols.join(", ")),
@@ -168,7 +172,8 @@ impl<'de> Visitor<'de> for Field<'_> {
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.out.extend_from_slice(if v { b"true" } else { b"false" });
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
 
@@ -251,7 +256,10 @@ mod tests {
         );
         let mut out = Vec::new();
         assert!(plan.line(br#"[1,"x"]"#, &mut out).is_err());
-        assert!(plan.line(br#"[1,"x",true,1,"","",null,1,9]"#, &mut out).is_err());
+        assert!(
+            plan.line(br#"[1,"x",true,1,"","",null,1,9]"#, &mut out)
+                .is_err()
+        );
         assert!(plan.line(br#"{"a":1}"#, &mut out).is_err());
     }
 }

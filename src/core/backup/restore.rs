@@ -512,9 +512,12 @@ fn build_sqlite(
         ));
     }
     report.files_written = files;
-    for s in saved.iter().filter(|s| s.kind == "index") {
-        conn.batch_execute(&s.def)?;
-    }
+    db::bulk::index_builds(&mut conn, |conn| -> QueryResult<()> {
+        for s in saved.iter().filter(|s| s.kind == "index") {
+            conn.batch_execute(&s.def)?;
+        }
+        Ok(())
+    })?;
     for s in saved.iter().filter(|s| s.kind == "trigger") {
         conn.batch_execute(&s.def)?;
     }
