@@ -873,7 +873,16 @@ pub fn generate(
                         ROWS_PER_TRANSACTION,
                         next,
                         |conn, rows: Vec<NewCustomer>| {
-                            with_backend!(conn, c => diesel::insert_into(customers::table).values(&rows).execute(c))?;
+                            // diesel keeps an insert of a fixed-size array
+                            // prepared (one of a Vec is prepared anew each time).
+                            match <&[NewCustomer; ROWS_PER_STATEMENT]>::try_from(rows.as_slice()) {
+                                Ok(full) => {
+                                    with_backend!(conn, c => diesel::insert_into(customers::table).values(full).execute(c))?
+                                }
+                                Err(_) => {
+                                    with_backend!(conn, c => diesel::insert_into(customers::table).values(&rows).execute(c))?
+                                }
+                            };
                             Ok(rows.len())
                         },
                         progress,
