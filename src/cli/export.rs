@@ -54,6 +54,8 @@ pub fn run(loaded: &Loaded, a: &ExportArgs) -> Result<(), Failure> {
         })
         .unwrap_or_default();
     let mut fmt = Formatter::new(&mut conn, spec, lang, &cols).map_err(fail)?;
+    // Rows are read on a connection of their own (see `export::scan_all`).
+    let mut reader = crate::app::open_connection(&loaded.settings)?;
     let mut rows = 0u64;
     let runtime = |e: crate::core::error::AppError| Failure::runtime(e.to_string());
     match format {
@@ -68,13 +70,19 @@ pub fn run(loaded: &Loaded, a: &ExportArgs) -> Result<(), Failure> {
             };
             let mut sink = CsvSink::new(out).map_err(runtime)?;
             sink.row(&fmt.header()).map_err(runtime)?;
-            export::scan_all(&mut conn, spec, &params.filters, &mut |conn, recs| {
-                for r in fmt.rows(conn, spec, &recs)? {
-                    sink.row(&r)?;
-                }
-                rows += recs.len() as u64;
-                Ok(true)
-            })
+            export::scan_all(
+                &mut reader,
+                &mut conn,
+                spec,
+                &params.filters,
+                &mut |conn, recs| {
+                    for r in fmt.rows(conn, spec, &recs)? {
+                        sink.row(&r)?;
+                    }
+                    rows += recs.len() as u64;
+                    Ok(true)
+                },
+            )
             .map_err(runtime)?;
             sink.finish()
                 .map_err(runtime)?
@@ -88,13 +96,19 @@ pub fn run(loaded: &Loaded, a: &ExportArgs) -> Result<(), Failure> {
             let tmp = loaded.settings.data_dir.join("tmp");
             let mut sink = XlsxSink::new(&tmp).map_err(runtime)?;
             sink.row(&fmt.header()).map_err(runtime)?;
-            export::scan_all(&mut conn, spec, &params.filters, &mut |conn, recs| {
-                for r in fmt.rows(conn, spec, &recs)? {
-                    sink.row(&r)?;
-                }
-                rows += recs.len() as u64;
-                Ok(true)
-            })
+            export::scan_all(
+                &mut reader,
+                &mut conn,
+                spec,
+                &params.filters,
+                &mut |conn, recs| {
+                    for r in fmt.rows(conn, spec, &recs)? {
+                        sink.row(&r)?;
+                    }
+                    rows += recs.len() as u64;
+                    Ok(true)
+                },
+            )
             .map_err(runtime)?;
             sink.save(out).map_err(runtime)?;
         }

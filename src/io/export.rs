@@ -336,8 +336,7 @@ fn value_of<'a>(r: &'a Map<String, Value>, key: &str) -> &'a Value {
 }
 
 /// Called with each page of records; false stops.
-pub type PageFn<'a> =
-    dyn FnMut(&mut DbConn, Vec<Map<String, Value>>) -> Result<bool, AppError> + 'a;
+pub type PageFn<'a> = dyn FnMut(&mut DbConn, &[Map<String, Value>]) -> Result<bool, AppError> + 'a;
 
 /// Pages of records (as JSON objects) the caller may export, in list
 /// order: through the list engine with the `export` scope.
@@ -367,7 +366,7 @@ pub fn for_each_page(
             let page = rstore::list_for(conn, actor, spec, &p, "export")?;
             (page.items, page.next_cursor)
         };
-        if !f(conn, items)? {
+        if !f(conn, &items)? {
             return Ok(());
         }
         match next {
@@ -378,13 +377,77 @@ pub fn for_each_page(
 }
 
 /// Every record of `spec` matching `filters` (no scope: administrators on
-/// the command line), by id, in pages of `page` rows.
+/// the command line), by id, in pages of 5,000 rows. The pages are read
+/// and turned into records on a second thread with its own connection
+/// (`reader`) while `f` formats and writes the previous page with `conn`:
+/// reading and formatting each take about half the time of an export.
 pub fn scan_all(
+    reader: &mut DbConn,
     conn: &mut DbConn,
     spec: &'static EntitySpec,
     filters: &[list::Filter],
     f: &mut PageFn<'_>,
 ) -> Result<(), AppError> {
+    type Page = Vec<Map<String, Value>>;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Page, AppError>>(2);
+    // Written pages go back to be freed by the thread that allocated them:
+    // glibc's allocator is several times slower freeing another thread's
+    // memory, which made the two threads slower than one.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Page>();
+    std::thread::scope(|scope| {
+        let read = scope.spawn(move || {
+            let result = read_pages(reader, spec, filters, &mut |page| {
+                while let Ok(old) = done_rx.try_recv() {
+                    drop(old);
+                }
+                tx.send(Ok(page)).is_ok()
+            });
+            if let Err(e) = result {
+                let _ = tx.send(Err(e));
+            }
+            drop(tx);
+            // Free what the writer hands back until it is done.
+            for old in done_rx.iter() {
+                drop(old);
+            }
+        });
+        let mut written = Ok(());
+        for page in rx.iter() {
+            let page: Page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    written = Err(e);
+                    break;
+                }
+            };
+            let go_on = f(conn, &page);
+            let _ = done_tx.send(page);
+            match go_on {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    written = Err(e);
+                    break;
+                }
+            }
+        }
+        // Dropping the receiver stops the reader at its next page.
+        drop(rx);
+        drop(done_tx);
+        read.join()
+            .map_err(|_| AppError::Internal("the export reader failed".into()))?;
+        written
+    })
+}
+
+/// The pages of [`scan_all`], each handed to `send` until it says stop.
+fn read_pages(
+    conn: &mut DbConn,
+    spec: &'static EntitySpec,
+    filters: &[list::Filter],
+    send: &mut dyn FnMut(Vec<Map<String, Value>>) -> bool,
+) -> Result<(), AppError> {
+    const PAGE: usize = 5000;
     let defs = if crate::core::fields::ENTITIES.contains(&spec.name) {
         crate::core::fields::list(conn, Some(spec.name), true)?
     } else {
@@ -402,7 +465,7 @@ pub fn scan_all(
             use crate::crm::customers::model::{Customer, CustomerRow};
             sql.push("SELECT * FROM customers WHERE id > ").int(last);
             list::apply_filters(&mut sql, &cols, &defs, filters)?;
-            sql.push(" ORDER BY id LIMIT 5000");
+            sql.push(&format!(" ORDER BY id LIMIT {PAGE}"));
             let rows: Vec<CustomerRow> = sql.load(conn)?;
             rows.into_iter()
                 .map(|r| match serde_json::to_value(Customer::from(r)) {
@@ -418,7 +481,7 @@ pub fn scan_all(
             ))
             .int(last);
             list::apply_filters(&mut sql, &cols, &defs, filters)?;
-            sql.push(" ORDER BY id LIMIT 5000");
+            sql.push(&format!(" ORDER BY id LIMIT {PAGE}"));
             let rows: Vec<rstore::JsonRow> = sql.load(conn)?;
             rows.iter().map(|r| spec.normalize(&r.data)).collect()
         };
@@ -431,7 +494,7 @@ pub fn scan_all(
         };
         last = l;
         let n = items.len();
-        if !f(conn, items)? || n < 5000 {
+        if !send(items) || n < PAGE {
             return Ok(());
         }
     }
