@@ -76,7 +76,7 @@ pub fn run(loaded: &Loaded, a: &ExportArgs) -> Result<(), Failure> {
                 spec,
                 &params.filters,
                 &mut |conn, recs| {
-                    for r in fmt.rows(conn, spec, &recs)? {
+                    for r in fmt.rows(conn, spec, recs)? {
                         sink.row(&r)?;
                     }
                     rows += recs.len() as u64;
@@ -102,7 +102,7 @@ pub fn run(loaded: &Loaded, a: &ExportArgs) -> Result<(), Failure> {
                 spec,
                 &params.filters,
                 &mut |conn, recs| {
-                    for r in fmt.rows(conn, spec, &recs)? {
+                    for r in fmt.rows(conn, spec, recs)? {
                         sink.row(&r)?;
                     }
                     rows += recs.len() as u64;

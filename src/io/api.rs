@@ -555,7 +555,7 @@ async fn export_api(
                     let mut sink = CsvSink::new(out)?;
                     sink.row(&fmt.header())?;
                     export::for_each_page(&mut conn, &actor, spec, &params, &mut |conn, recs| {
-                        for r in fmt.rows(conn, spec, &recs)? {
+                        for r in fmt.rows(conn, spec, recs)? {
                             sink.row(&r)?;
                         }
                         rows += recs.len() as u64;
@@ -569,7 +569,7 @@ async fn export_api(
                     let mut sink = XlsxSink::new(&tmp)?;
                     sink.row(&fmt.header())?;
                     export::for_each_page(&mut conn, &actor, spec, &params, &mut |conn, recs| {
-                        for r in fmt.rows(conn, spec, &recs)? {
+                        for r in fmt.rows(conn, spec, recs)? {
                             sink.row(&r)?;
                         }
                         rows += recs.len() as u64;
