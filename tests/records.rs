@@ -1091,7 +1091,7 @@ fn wide_scope_search_over_many_matches(backend: Backend) {
     let outsider = user(&admin, "out@example.cn", "salesperson", json!({}));
     let cust = create(&admin, "customers", json!({"name": "大客户"}));
     {
-        use rapport::core::records::store::{NewRow, insert_many};
+        use rapport::core::records::store::{NewRow, insert_many_sql};
         let mut conn = srv.db.connect();
         let t = chrono::Utc::now().naive_utc();
         let empty = serde_json::Map::new();
@@ -1118,7 +1118,10 @@ fn wide_scope_search_over_many_matches(backend: Backend) {
                     updated_at: t,
                 })
                 .collect();
-            insert_many(&mut conn, &rapport::crm::contacts::SPEC, &rows).unwrap();
+            insert_many_sql(conn.backend(), &rapport::crm::contacts::SPEC, &rows)
+                .unwrap()
+                .execute(&mut conn)
+                .unwrap();
         }
     }
     let other = create(

@@ -447,12 +447,13 @@ fn load(
     count: usize,
     mut make: impl FnMut(&mut Rng) -> (serde_json::Value, NaiveDateTime) + Send,
 ) -> Result<(usize, f64), AppError> {
-    use crate::core::records::store::{NewRow, insert_many};
+    use crate::core::records::store::{NewRow, insert_many_sql};
     const ROWS_PER_TRANSACTION: usize = 20_000;
     // SQLite binds at most 32,766 values per statement; a few thousand keep
     // statements quick to prepare.
     let per_statement = (3000 / (spec.fields.len() + 12)).max(1);
     let empty = serde_json::Map::new();
+    let backend = conn.backend();
     let mut written = 0;
     let ((), indexes) = crate::core::db::bulk::without_indexes_timed(
         conn,
@@ -482,7 +483,21 @@ fn load(
                             recs.push((rec, created));
                         }
                         made += n;
-                        if !send(recs) {
+                        // The statement is built here too: the writer only runs it.
+                        let rows: Vec<NewRow> = recs
+                            .iter()
+                            .map(|(rec, created)| NewRow {
+                                rec,
+                                custom: &empty,
+                                by: None,
+                                created_at: *created,
+                                updated_at: *created,
+                            })
+                            .collect();
+                        let Some(sql) = insert_many_sql(backend, spec, &rows) else {
+                            continue;
+                        };
+                        if !send((sql, n)) {
                             break;
                         }
                     }
@@ -495,19 +510,9 @@ fn load(
                         count,
                         ROWS_PER_TRANSACTION,
                         next,
-                        |conn, recs: Vec<(crate::core::records::Record, NaiveDateTime)>| {
-                            let rows: Vec<NewRow> = recs
-                                .iter()
-                                .map(|(rec, created)| NewRow {
-                                    rec,
-                                    custom: &empty,
-                                    by: None,
-                                    created_at: *created,
-                                    updated_at: *created,
-                                })
-                                .collect();
-                            insert_many(conn, spec, &rows)?;
-                            Ok(recs.len())
+                        |conn, (sql, n): (crate::core::sql::Sql, usize)| {
+                            sql.execute(conn)?;
+                            Ok(n)
                         },
                         &mut |_| {},
                     )

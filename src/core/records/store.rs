@@ -11,7 +11,7 @@ use crate::core::access::{OwnerFilter, push_scope_on, shares};
 use crate::core::audit;
 use crate::core::auth::actor::Actor;
 use crate::core::db::schema::users;
-use crate::core::db::{DbConn, now, write_tx};
+use crate::core::db::{Backend, DbConn, now, write_tx};
 use crate::core::error::AppError;
 use crate::core::fields::{self, FieldDef, parse_datetime};
 use crate::core::list::ListParams;
@@ -555,16 +555,13 @@ pub fn insert(
         .ok_or_else(|| AppError::Internal(format!("insert into {} returned no id", spec.name)))
 }
 
-/// Insert many cleaned records in one statement (demo data, imports).
-pub fn insert_many(
-    conn: &mut DbConn,
-    spec: &EntitySpec,
-    rows: &[NewRow],
-) -> Result<usize, AppError> {
-    let Some(first) = rows.first() else {
-        return Ok(0);
-    };
-    let mut sql = Sql::new(conn.backend());
+/// The statement inserting many cleaned records at once (demo data); all
+/// rows must have the fields of the first. `None` for no rows. Built apart
+/// from running it, so a bulk load can build the next statement on another
+/// thread while one runs.
+pub fn insert_many_sql(backend: Backend, spec: &EntitySpec, rows: &[NewRow]) -> Option<Sql> {
+    let first = rows.first()?;
+    let mut sql = Sql::new(backend);
     insert_head(&mut sql, spec, first.rec);
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
@@ -572,7 +569,7 @@ pub fn insert_many(
         }
         push_row(&mut sql, spec, row);
     }
-    Ok(sql.execute(conn)?)
+    Some(sql)
 }
 
 /// A validated new record, its custom values and the definitions they were checked against.
