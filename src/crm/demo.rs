@@ -431,8 +431,10 @@ fn pipelined<B: Send, G: Send>(
         let generated = generator
             .join()
             .map_err(|_| AppError::Internal("the demo data generator failed".into()))?;
+        // The generator's own error first: it explains a writer that ran dry.
+        let generated = generated?;
         written?;
-        generated
+        Ok(generated)
     })
 }
 
