@@ -56,8 +56,19 @@ pub fn run(loaded: &Loaded, a: &ExportArgs) -> Result<(), Failure> {
     let mut fmt = Formatter::new(&mut conn, spec, lang, &cols).map_err(fail)?;
     // Rows are read on a connection of their own (see `export::scan_all`).
     let mut reader = crate::app::open_connection(&loaded.settings)?;
-    let mut rows = 0u64;
+    let rows: u64;
     let runtime = |e: crate::core::error::AppError| Failure::runtime(e.to_string());
+    let mut copy_all = |sink: &mut dyn Sink| {
+        export::scan_all_into(
+            &mut reader,
+            &mut conn,
+            spec,
+            &params.filters,
+            &mut fmt,
+            sink,
+        )
+        .map_err(runtime)
+    };
     match format {
         Format::Csv => {
             let out: Box<dyn Write> = match &a.out {
@@ -69,21 +80,7 @@ pub fn run(loaded: &Loaded, a: &ExportArgs) -> Result<(), Failure> {
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
             let mut sink = CsvSink::new(out).map_err(runtime)?;
-            sink.row(&fmt.header()).map_err(runtime)?;
-            export::scan_all(
-                &mut reader,
-                &mut conn,
-                spec,
-                &params.filters,
-                &mut |conn, recs| {
-                    for r in fmt.rows(conn, spec, recs)? {
-                        sink.row(&r)?;
-                    }
-                    rows += recs.len() as u64;
-                    Ok(true)
-                },
-            )
-            .map_err(runtime)?;
+            rows = copy_all(&mut sink)?;
             sink.finish()
                 .map_err(runtime)?
                 .flush()
@@ -95,21 +92,7 @@ pub fn run(loaded: &Loaded, a: &ExportArgs) -> Result<(), Failure> {
             };
             let tmp = loaded.settings.data_dir.join("tmp");
             let mut sink = XlsxSink::new(&tmp).map_err(runtime)?;
-            sink.row(&fmt.header()).map_err(runtime)?;
-            export::scan_all(
-                &mut reader,
-                &mut conn,
-                spec,
-                &params.filters,
-                &mut |conn, recs| {
-                    for r in fmt.rows(conn, spec, recs)? {
-                        sink.row(&r)?;
-                    }
-                    rows += recs.len() as u64;
-                    Ok(true)
-                },
-            )
-            .map_err(runtime)?;
+            rows = copy_all(&mut sink)?;
             sink.save(out).map_err(runtime)?;
         }
     }

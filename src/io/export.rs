@@ -440,6 +440,28 @@ pub fn scan_all(
     })
 }
 
+/// The header, then [`scan_all`] into `sink`, each page formatted by
+/// `fmt`; the number of rows written.
+pub fn scan_all_into(
+    reader: &mut DbConn,
+    conn: &mut DbConn,
+    spec: &'static EntitySpec,
+    filters: &[list::Filter],
+    fmt: &mut Formatter,
+    sink: &mut dyn Sink,
+) -> Result<u64, AppError> {
+    sink.row(&fmt.header())?;
+    let mut rows = 0u64;
+    scan_all(reader, conn, spec, filters, &mut |conn, recs| {
+        for r in fmt.rows(conn, spec, recs)? {
+            sink.row(&r)?;
+        }
+        rows += recs.len() as u64;
+        Ok(true)
+    })?;
+    Ok(rows)
+}
+
 /// The pages of [`scan_all`], each handed to `send` until it says stop.
 fn read_pages(
     conn: &mut DbConn,

@@ -217,26 +217,7 @@ impl<'de> Visitor<'de> for Field<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::backup::catalog::Column;
-
-    fn table(types: &[ColType]) -> Table {
-        Table {
-            name: "t".into(),
-            columns: types
-                .iter()
-                .enumerate()
-                .map(|(i, ty)| Column {
-                    name: format!("c{i}"),
-                    ty: *ty,
-                    sql_type: String::new(),
-                    tz: false,
-                })
-                .collect(),
-            key: vec!["c0".into()],
-            serial: None,
-            sequence: None,
-        }
-    }
+    use crate::core::backup::format::tests::table;
 
     #[test]
     fn archive_lines_become_copy_text() {

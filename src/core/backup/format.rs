@@ -559,11 +559,12 @@ pub fn check_header(h: &Header) -> Result<(), BackupError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::core::backup::catalog::Column;
 
-    fn table(types: &[ColType]) -> Table {
+    /// A table `t` with columns `c0`, `c1`, … of `types`.
+    pub(in crate::core::backup) fn table(types: &[ColType]) -> Table {
         Table {
             name: "t".into(),
             columns: types
