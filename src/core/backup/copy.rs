@@ -93,6 +93,9 @@ impl CopyPlan {
                     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
             })
             .with_format(CopyFormat::Text)
+            // Rows written frozen: the restore's tables are created in the
+            // same transaction (a fresh schema), which FREEZE requires, and
+            // the read-back then does not rewrite every page to set hint bits.
             .with_freeze(true)
             .execute(conn)
             .map_err(|e| BackupError::Database(format!("restoring table {table}: {e}")))?;
