@@ -397,9 +397,7 @@ pub fn scan_all(
     std::thread::scope(|scope| {
         let read = scope.spawn(move || {
             let result = read_pages(reader, spec, filters, &mut |page| {
-                while let Ok(old) = done_rx.try_recv() {
-                    drop(old);
-                }
+                done_rx.try_iter().for_each(drop);
                 tx.send(Ok(page)).is_ok()
             });
             if let Err(e) = result {
@@ -407,9 +405,7 @@ pub fn scan_all(
             }
             drop(tx);
             // Free what the writer hands back until it is done.
-            for old in done_rx.iter() {
-                drop(old);
-            }
+            done_rx.iter().for_each(drop);
         });
         let mut written = Ok(());
         for page in rx.iter() {

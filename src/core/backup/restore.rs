@@ -219,24 +219,28 @@ enum Plan {
 }
 
 fn plan(conn: &DbConn, archived: &Table, target: &Table) -> Result<Plan, BackupError> {
-    let mut cols = Vec::new();
-    let mut exprs = Vec::new();
-    for (i, c) in archived.columns.iter().enumerate() {
+    let mut targets = Vec::with_capacity(archived.columns.len());
+    for c in &archived.columns {
         let Some(t) = target.column(&c.name) else {
             return Err(BackupError::Schema(format!(
                 "the archive's table {} has a column {} that this schema does not have",
                 archived.name, c.name
             )));
         };
-        cols.push(ident(&c.name));
-        exprs.push(match t.ty {
-            ColType::Bytes => format!("unhex(json_extract(value, '$[{i}]'))"),
-            _ => format!("json_extract(value, '$[{i}]')"),
-        });
+        targets.push(t);
     }
     if matches!(conn, DbConn::Pg(_)) {
         return Ok(Plan::Copy(CopyPlan::new(archived, target)));
     }
+    let cols: Vec<String> = archived.columns.iter().map(|c| ident(&c.name)).collect();
+    let exprs: Vec<String> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match t.ty {
+            ColType::Bytes => format!("unhex(json_extract(value, '$[{i}]'))"),
+            _ => format!("json_extract(value, '$[{i}]')"),
+        })
+        .collect();
     Ok(Plan::Insert(format!(
         "INSERT INTO {} ({}) SELECT {} FROM json_each(?)",
         ident(&archived.name),

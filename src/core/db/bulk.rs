@@ -72,9 +72,11 @@ where
 }
 
 #[derive(QueryableByName)]
-struct CacheSize {
+struct SorterSettings {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     cache_size: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    threads: i64,
 }
 
 /// Run `build` (a run of `CREATE INDEX`) with SQLite's sorter set up for
@@ -97,9 +99,9 @@ where
     let DbConn::Sqlite(c) = conn else {
         return build(conn);
     };
-    let before = diesel::sql_query("SELECT cache_size FROM pragma_cache_size")
-        .get_result::<CacheSize>(c)?
-        .cache_size;
+    let before: SorterSettings =
+        diesel::sql_query("SELECT cache_size, threads FROM pragma_cache_size, pragma_threads")
+            .get_result(c)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     c.batch_execute(&format!(
         "PRAGMA cache_size = -16384; PRAGMA threads = {threads};"
@@ -107,7 +109,8 @@ where
     let result = build(conn);
     if let DbConn::Sqlite(c) = conn {
         c.batch_execute(&format!(
-            "PRAGMA cache_size = {before}; PRAGMA threads = 0;"
+            "PRAGMA cache_size = {}; PRAGMA threads = {};",
+            before.cache_size, before.threads
         ))?;
     }
     result
