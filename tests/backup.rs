@@ -400,7 +400,7 @@ fn bad_archives_and_targets_are_refused() {
         &CreateOptions {
             passphrase: Some(Passphrase::new("right".into())),
             work_factor: Some(10),
-            verify: false,
+            ..Default::default()
         },
     );
     let err = backup::verify_archive(&enc, Some(&Passphrase::new("wrong".into()))).unwrap_err();
@@ -471,6 +471,231 @@ fn bad_archives_and_targets_are_refused() {
         assert!(listing.is_empty(), "partial file left: {listing:?}");
     } else {
         eprintln!("skipped the disk-full case: cannot mount a tmpfs here");
+    }
+}
+
+/// The SQLite-only fast path: `--sqlite-snapshot` archives the database
+/// file (a `VACUUM INTO` copy taken while a colleague keeps writing), is
+/// verified like any archive, and restores into SQLite with the same
+/// content, search and attachments; PostgreSQL is refused clearly both ways.
+#[test]
+fn sqlite_snapshot_is_a_fast_path_into_sqlite() {
+    let (srv, admin, report) = filled(&Backend::Sqlite, 300);
+    let dir = srv.db.dir.path();
+    let data = srv.data_dir.display().to_string();
+    let env = env_for(&srv.db, &data);
+    let snapshot = |name: &str| -> PathBuf {
+        let out = dir.join(name);
+        let o = rapport(
+            dir,
+            &[
+                "backup",
+                "create",
+                "--sqlite-snapshot",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &env,
+        );
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(stdout.contains("sqlite-snapshot archive"), "{stdout}");
+        out
+    };
+
+    // A quiet moment first: the restored copy has the same content hash.
+    let before = digest(&srv.db, &srv.data_dir);
+    let quiet = snapshot("quiet.tar.zst");
+    let leftovers: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "scratch files left: {leftovers:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&quiet).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let o = rapport(dir, &["backup", "verify", quiet.to_str().unwrap()], &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("SQLite snapshot: database file"),
+        "{out}"
+    );
+    let target = TestDb::new(&Backend::Sqlite);
+    let restored_data = target.dir.path().join("restored-data");
+    let o = rapport(
+        dir,
+        &[
+            "restore",
+            quiet.to_str().unwrap(),
+            "--into",
+            target.url.as_str(),
+        ],
+        &[("RAPPORT_DATA_DIR", restored_data.to_str().unwrap())],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("customers") && !out.contains("DIFFERS"),
+        "{out}"
+    );
+    assert_eq!(digest(&target, &restored_data).hash, before.hash);
+    // Over a database that holds data: only with --force, old data kept until then.
+    let o = rapport(
+        dir,
+        &[
+            "restore",
+            quiet.to_str().unwrap(),
+            "--into",
+            target.url.as_str(),
+        ],
+        &[("RAPPORT_DATA_DIR", restored_data.to_str().unwrap())],
+    );
+    assert_fails(&o, 2, &["already holds data", "--force"]);
+    let restored = TestServer::start_with_db(target, |s| s.data_dir = restored_data.clone());
+    let c = Client::login(&restored, &report.admin_email, &report.password);
+    let name_of_1 = admin.get("/api/v1/customers/1").json()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let found = c.get(&format!("/api/v1/customers?q={}", url_encode(&name_of_1)));
+    assert!(
+        found.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == 1),
+        "search after restore: {}",
+        found.body
+    );
+    let files = c
+        .get("/api/v1/attachments?entity=customers&record_id=1")
+        .json();
+    let fid = files["attachments"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        c.get(&format!("/api/v1/attachments/{fid}")).body,
+        "%PDF-1.4 quote for 1"
+    );
+    let new = c.post("/api/v1/customers", &json!({"name": "快照恢复后新客户"}));
+    assert_eq!(new.status, 201, "{}", new.body);
+
+    // Taken while customers and their contacts keep arriving: one moment.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (admin, stop) = (admin.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 400 {
+                let c = admin.post(
+                    "/api/v1/customers",
+                    &json!({"name": format!("快照并发{n}")}),
+                );
+                assert_eq!(c.status, 201, "{}", c.body);
+                let id = c.json()["id"].as_i64().unwrap();
+                let r = admin.post(
+                    "/api/v1/contacts",
+                    &json!({"customer_id": id, "name": format!("联系人{n}")}),
+                );
+                assert_eq!(r.status, 201, "{}", r.body);
+                n += 1;
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let live = snapshot("live.tar.zst");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let db = TestDb::new(&Backend::Sqlite);
+    let r = backup::restore_archive(
+        &live,
+        &db.db_url(),
+        &db.dir.path().join("d"),
+        &RestoreOptions::default(),
+    )
+    .unwrap();
+    assert!(r.tables.iter().all(|t| t.rows == t.restored_rows));
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count = |sql: &str| {
+        diesel::sql_query(sql)
+            .get_result::<N>(&mut db.connect())
+            .unwrap()
+            .n
+    };
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) AS n FROM contacts WHERE customer_id NOT IN (SELECT id FROM customers)"
+        ),
+        0
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM customers WHERE name LIKE '快照并发%'"),
+        count(
+            "SELECT COUNT(*) AS n FROM audit_log WHERE entity = 'customers' AND action = 'create' AND changes LIKE '%快照并发%'"
+        ),
+    );
+
+    // Damaged: a flipped byte inside the database file, or a cut-off tail.
+    let bytes = std::fs::read(&quiet).unwrap();
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x04;
+    let f = dir.join("flipped.tar.zst");
+    std::fs::write(&f, &flipped).unwrap();
+    let o = rapport(dir, &["backup", "verify", f.to_str().unwrap()], &[]);
+    assert_fails(&o, 1, &["damaged"]);
+    let cut = dir.join("cut.tar.zst");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let into = dir.join("cut.db");
+    let o = rapport(
+        dir,
+        &[
+            "restore",
+            cut.to_str().unwrap(),
+            "--into",
+            into.to_str().unwrap(),
+        ],
+        &[("RAPPORT_DATA_DIR", dir.join("d").to_str().unwrap())],
+    );
+    assert_fails(&o, 1, &["truncated"]);
+    assert!(!into.exists() && !dir.join("cut.db.restoring").exists());
+
+    // PostgreSQL: no snapshot of it, and a snapshot does not restore into it.
+    if let Some(pg) = Backend::postgres() {
+        let pg_db = TestDb::new(&pg);
+        let o = rapport(
+            dir,
+            &[
+                "restore",
+                quiet.to_str().unwrap(),
+                "--into",
+                pg_db.url.as_str(),
+            ],
+            &[("RAPPORT_DATA_DIR", dir.join("d").to_str().unwrap())],
+        );
+        assert_fails(
+            &o,
+            2,
+            &["SQLite snapshot", "SQLite only", "portable archive"],
+        );
+        rapport::core::db::migrations::run_pending(&mut pg_db.connect()).unwrap();
+        let o = rapport(
+            dir,
+            &[
+                "backup",
+                "create",
+                "--sqlite-snapshot",
+                "--out",
+                dir.join("pg.tar.zst").to_str().unwrap(),
+            ],
+            &env_for(&pg_db, &data),
+        );
+        assert_fails(&o, 2, &["PostgreSQL", "portable archive"]);
+        assert!(!dir.join("pg.tar.zst").exists());
     }
 }
 

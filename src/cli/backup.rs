@@ -33,6 +33,10 @@ pub enum BackupCommand {
         /// Read the archive back and check every checksum before keeping it.
         #[arg(long)]
         verify: bool,
+        /// SQLite only, the fast path: archive the database file (VACUUM INTO)
+        /// instead of its rows; it restores into SQLite only.
+        #[arg(long)]
+        sqlite_snapshot: bool,
         #[arg(long)]
         json: bool,
     },
@@ -171,15 +175,37 @@ fn human_age(secs: u64) -> String {
     }
 }
 
+/// The first characters of a checksum; a snapshot's tables have none.
+fn short_sum(sha: &str) -> &str {
+    sha.get(..16).unwrap_or("(in the file)")
+}
+
+fn archive_kind(m: &Manifest) -> &'static str {
+    if m.header.sqlite_snapshot {
+        "sqlite-snapshot"
+    } else {
+        "portable"
+    }
+}
+
 fn print_tables(m: &Manifest) {
+    if let Some(d) = &m.database {
+        println!(
+            "  SQLite snapshot: database file {} with sha256 {}",
+            human_bytes(d.size),
+            d.sha256
+        );
+    }
     println!("  {:<28} {:>12}  sha256", "table", "rows");
     for s in &m.sums {
-        println!("  {:<28} {:>12}  {}", s.name, s.rows, &s.sha256[..16]);
+        println!("  {:<28} {:>12}  {}", s.name, s.rows, short_sum(&s.sha256));
     }
 }
 
 fn manifest_json(m: &Manifest) -> serde_json::Value {
     json!({
+        "kind": archive_kind(m),
+        "database": m.database,
         "rapport_version": m.header.rapport_version,
         "schema_version": m.header.schema_version,
         "backend": m.header.backend,
@@ -199,6 +225,7 @@ pub fn run(loaded: &Loaded, cmd: &BackupCommand) -> Result<(), Failure> {
             encrypt,
             passphrase_file,
             verify,
+            sqlite_snapshot,
             json,
         } => {
             if passphrase_file.is_some() && !encrypt {
@@ -237,6 +264,7 @@ pub fn run(loaded: &Loaded, cmd: &BackupCommand) -> Result<(), Failure> {
                 passphrase: pass,
                 work_factor: None,
                 verify: *verify,
+                sqlite_snapshot: *sqlite_snapshot,
             };
             let s = backup::create_archive(settings, &mut conn, &out, &opts)?;
             let pruned = if into_dir {
@@ -274,7 +302,8 @@ pub fn run(loaded: &Loaded, cmd: &BackupCommand) -> Result<(), Failure> {
                     s.seconds
                 );
                 println!(
-                    "  {} rows in {} tables, {} attachment files; schema {} on {}",
+                    "  {} archive: {} rows in {} tables, {} attachment files; schema {} on {}",
+                    archive_kind(&s.manifest),
                     rows,
                     s.manifest.sums.len(),
                     s.manifest.attachments.len(),
@@ -452,7 +481,7 @@ pub fn restore(loaded: &Loaded, a: &RestoreArgs) -> Result<(), Failure> {
             c.name,
             c.rows,
             c.restored_rows,
-            &c.restored_sha256[..16],
+            short_sum(&c.restored_sha256),
             if c.rows == c.restored_rows && c.sha256 == c.restored_sha256 {
                 "matches"
             } else {

@@ -5,10 +5,19 @@
 //!   and their columns (so a reader can refuse early);
 //! - `tables/<table>/<n>.jsonl`: the rows, one JSON array per line in column
 //!   order, split into chunks of a few MiB so nothing is held whole;
+//! - `sqlite/rapport.sqlite` (SQLite snapshots only, instead of the
+//!   table chunks): the database file itself, made by `VACUUM INTO`;
 //! - `files/<sha256>`: each attachment file once;
 //! - `manifest.json`: everything in the header plus per-table row counts and
 //!   SHA-256 of the table's lines, the id counters, the attachment list and
 //!   the content hash. Last, because it is only known at the end.
+//!
+//! A **snapshot** (`rapport backup create --sqlite-snapshot`, format
+//! version 2) is the SQLite-only fast path: pages instead of rows, so it
+//! restores into SQLite only. Its manifest holds the row count of each table
+//! (no per-table checksum) and the SHA-256 of the database file; its content
+//! hash covers that file, so it is not comparable with a portable archive's.
+//! Portable archives stay format version 1, which every Rapport reads.
 //!
 //! Values in a line: `null`, integers, reals (non-finite ones as the strings
 //! `"NaN"`, `"Infinity"`, `"-Infinity"`), booleans, strings for text and
@@ -28,7 +37,13 @@ use super::BackupError;
 use super::catalog::{ColType, Table};
 
 pub const FORMAT_NAME: &str = "rapport-backup";
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format this Rapport reads (and writes, for snapshots).
+pub const FORMAT_VERSION: u32 = 2;
+/// Portable archives (rows as lines).
+pub const PORTABLE_FORMAT_VERSION: u32 = 1;
+/// SQLite snapshots: the first format version that has them.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+pub const DATABASE_ENTRY: &str = "sqlite/rapport.sqlite";
 pub const HEADER_ENTRY: &str = "header.json";
 pub const MANIFEST_ENTRY: &str = "manifest.json";
 /// Table chunks are cut once they pass this size.
@@ -50,6 +65,9 @@ pub struct Header {
     pub backend: String,
     pub created_at: String,
     pub tables: Vec<Table>,
+    /// A SQLite snapshot (the database file) rather than portable rows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sqlite_snapshot: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,20 +91,27 @@ pub struct Manifest {
     pub header: Header,
     pub sums: Vec<TableSum>,
     pub attachments: Vec<FileSum>,
-    /// [`content_hash`] over `sums` and `attachments`.
+    /// The database file of a snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<FileSum>,
+    /// [`content_hash`] over `sums`, `attachments` and `database`.
     pub content_hash: String,
 }
 
 /// The canonical hash of a database's logical content: SHA-256 over one
 /// line per table (`table NAME ROWS SHA256`, by name) and one per
 /// attachment file (`file SHA256 SIZE`, by hash). Equal for two databases
-/// of either backend holding the same rows and files.
-pub fn content_hash(sums: &[TableSum], files: &[FileSum]) -> String {
+/// of either backend holding the same rows and files. A snapshot's starts
+/// with `database SHA256 SIZE` (its tables have no checksums of their own).
+pub fn content_hash(sums: &[TableSum], files: &[FileSum], database: Option<&FileSum>) -> String {
     let mut sums: Vec<&TableSum> = sums.iter().collect();
     sums.sort_by(|a, b| a.name.cmp(&b.name));
     let mut files: Vec<&FileSum> = files.iter().collect();
     files.sort_by(|a, b| a.sha256.cmp(&b.sha256));
     let mut h = Sha256::new();
+    if let Some(d) = database {
+        h.update(format!("database {} {}\n", d.sha256, d.size).as_bytes());
+    }
     for s in sums {
         h.update(format!("table {} {} {}\n", s.name, s.rows, s.sha256).as_bytes());
     }
@@ -481,6 +506,7 @@ pub enum EntryKind {
     Header,
     Manifest,
     Chunk { table: String, seq: u32 },
+    Database,
     File { sha256: String },
 }
 
@@ -506,6 +532,7 @@ pub fn entry_kind(path: &str) -> Option<EntryKind> {
     match path {
         HEADER_ENTRY => return Some(EntryKind::Header),
         MANIFEST_ENTRY => return Some(EntryKind::Manifest),
+        DATABASE_ENTRY => return Some(EntryKind::Database),
         _ => {}
     }
     let parts: Vec<&str> = path.split('/').collect();
@@ -537,6 +564,12 @@ pub fn check_header(h: &Header) -> Result<(), BackupError> {
             "the archive has format version {} but this Rapport {} reads version {FORMAT_VERSION} at most; restore it with a newer Rapport",
             h.format_version,
             env!("CARGO_PKG_VERSION")
+        )));
+    }
+    if h.sqlite_snapshot && (h.format_version < SNAPSHOT_FORMAT_VERSION || h.backend != "sqlite") {
+        return Err(BackupError::Corrupt(format!(
+            "the archive header is damaged: a SQLite snapshot of format version {} from {}",
+            h.format_version, h.backend
         )));
     }
     for t in &h.tables {
@@ -630,5 +663,6 @@ pub(super) mod tests {
         assert_eq!(entry_kind("tables/../x/1.jsonl"), None);
         assert_eq!(entry_kind("files/abc"), None);
         assert_eq!(entry_kind(HEADER_ENTRY), Some(EntryKind::Header));
+        assert_eq!(entry_kind(DATABASE_ENTRY), Some(EntryKind::Database));
     }
 }

@@ -22,6 +22,7 @@ mod copy;
 pub mod format;
 pub mod restore;
 pub mod schedule;
+mod snapshot;
 pub mod web;
 
 use std::fs::File;
@@ -88,6 +89,9 @@ pub struct CreateOptions {
     pub work_factor: Option<u8>,
     /// Read the finished archive back and check every checksum.
     pub verify: bool,
+    /// SQLite only: copy the database file (`VACUUM INTO`) instead of
+    /// its rows — faster, but it restores into SQLite only.
+    pub sqlite_snapshot: bool,
 }
 
 /// What [`create_archive`] wrote.
@@ -309,7 +313,7 @@ pub fn content_digest(conn: &mut DbConn, data_dir: &Path) -> Result<Digest, Back
                 size: r.read,
             });
         }
-        let hash = format::content_hash(&sums, &files);
+        let hash = format::content_hash(&sums, &files, None);
         Ok(Digest {
             tables: sums,
             files,
@@ -394,6 +398,11 @@ pub fn create_archive(
     opts: &CreateOptions,
 ) -> Result<Summary, BackupError> {
     let started = Instant::now();
+    if opts.sqlite_snapshot && conn.backend() != crate::core::db::Backend::Sqlite {
+        return Err(BackupError::Usage(
+            "--sqlite-snapshot copies a SQLite database file, and this database is PostgreSQL: make a portable archive (leave out --sqlite-snapshot)".into(),
+        ));
+    }
     check_not_served(settings, out)?;
     if out.exists() {
         return Err(BackupError::Usage(format!(
@@ -415,7 +424,7 @@ pub fn create_archive(
         path: partial_at.clone(),
         keep: false,
     };
-    let write_err = |e: io::Error| BackupError::Io(format!("writing {}: {e}", out.display()));
+    let write_err = write_error(out);
     let created = chrono::Utc::now();
     let mut w = ArchiveWriter::new(
         BufWriter::with_capacity(1 << 20, file),
@@ -423,92 +432,23 @@ pub fn create_archive(
         opts.work_factor,
         created.timestamp().max(0) as u64,
     )
-    .map_err(write_err)?;
-    let backend = conn.backend();
+    .map_err(&write_err)?;
     let data_dir = settings.attachments_dir();
-    let manifest = in_snapshot(conn, |conn| {
-        let (schema_version, digits) = schema_version(conn)?;
-        let tables = catalog::tables(conn)?;
-        let header = Header {
-            format: format::FORMAT_NAME.into(),
-            format_version: format::FORMAT_VERSION,
-            rapport_version: env!("CARGO_PKG_VERSION").into(),
-            schema_version,
-            schema_version_digits: digits,
-            backend: backend.name().into(),
-            created_at: created.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-            tables: tables.clone(),
-        };
-        let header_json =
-            serde_json::to_vec_pretty(&header).map_err(|e| BackupError::Io(e.to_string()))?;
-        w.bytes(format::HEADER_ENTRY, &header_json)
-            .map_err(write_err)?;
-        let mut sums = Vec::new();
-        for t in &tables {
-            let next_id_after = catalog::high_water(conn, t)?;
-            let mut h = Sha256::new();
-            let mut chunk: Vec<u8> = Vec::with_capacity(format::CHUNK_BYTES + 64 * 1024);
-            let mut seq = 0u32;
-            let rows = dump_table(conn, t, &mut |line| {
-                h.update(line);
-                chunk.extend_from_slice(line);
-                if chunk.len() >= format::CHUNK_BYTES {
-                    seq += 1;
-                    w.bytes(&format::chunk_path(&t.name, seq), &chunk)
-                        .map_err(write_err)?;
-                    chunk.clear();
-                }
-                Ok(())
-            })?;
-            if !chunk.is_empty() {
-                seq += 1;
-                w.bytes(&format::chunk_path(&t.name, seq), &chunk)
-                    .map_err(write_err)?;
-            }
-            sums.push(TableSum {
-                name: t.name.clone(),
-                rows,
-                sha256: h.finish(),
-                next_id_after,
-            });
-        }
-        let mut files = Vec::new();
-        for sha in attachment_hashes(conn, &tables)? {
-            let (f, size) = open_attachment(&data_dir, &sha)?;
-            let mut r = HashingReader {
-                inner: f.take(size),
-                hash: Sha256::new(),
-                read: 0,
-            };
-            w.entry(&format::file_path(&sha), size, &mut r)
-                .map_err(write_err)?;
-            let got = r.hash.finish();
-            if got != sha || r.read != size {
-                return Err(BackupError::Io(format!(
-                    "attachment file {} is damaged on disk: its content hashes to {got}",
-                    crate::core::attachments::file_path(&data_dir, &sha).display()
-                )));
-            }
-            files.push(FileSum { sha256: sha, size });
-        }
-        let content_hash = format::content_hash(&sums, &files);
-        Ok(Manifest {
-            header,
-            sums,
-            attachments: files,
-            content_hash,
-        })
-    })?;
+    let manifest = if opts.sqlite_snapshot {
+        snapshot::write(conn, &mut w, &partial_at, out, created, &data_dir)?
+    } else {
+        write_portable(conn, &mut w, out, created, &data_dir)?
+    };
     let manifest_json =
         serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Io(e.to_string()))?;
     w.bytes(format::MANIFEST_ENTRY, &manifest_json)
-        .map_err(write_err)?;
-    let buffered = w.finish().map_err(write_err)?;
+        .map_err(&write_err)?;
+    let buffered = w.finish().map_err(&write_err)?;
     let file = buffered
         .into_inner()
         .map_err(|e| write_err(e.into_error()))?;
-    file.sync_all().map_err(write_err)?;
-    let bytes = file.metadata().map_err(write_err)?.len();
+    file.sync_all().map_err(&write_err)?;
+    let bytes = file.metadata().map_err(&write_err)?.len();
     drop(file);
     let mut verified = false;
     if opts.verify {
@@ -530,6 +470,130 @@ pub fn create_archive(
         seconds: started.elapsed().as_secs_f64(),
         verified,
     })
+}
+
+/// An error writing the archive `out`.
+fn write_error(out: &Path) -> impl Fn(io::Error) -> BackupError + '_ {
+    move |e| BackupError::Io(format!("writing {}: {e}", out.display()))
+}
+
+/// The header of an archive made now from the database behind `conn`.
+fn new_header(
+    conn: &mut DbConn,
+    created: chrono::DateTime<chrono::Utc>,
+    tables: Vec<Table>,
+    sqlite_snapshot: bool,
+) -> Result<Header, BackupError> {
+    let (schema_version, digits) = schema_version(conn)?;
+    Ok(Header {
+        format: format::FORMAT_NAME.into(),
+        format_version: if sqlite_snapshot {
+            format::SNAPSHOT_FORMAT_VERSION
+        } else {
+            format::PORTABLE_FORMAT_VERSION
+        },
+        rapport_version: env!("CARGO_PKG_VERSION").into(),
+        schema_version,
+        schema_version_digits: digits,
+        backend: conn.backend().name().into(),
+        created_at: created.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        tables,
+        sqlite_snapshot,
+    })
+}
+
+fn write_header<W: Write>(
+    w: &mut ArchiveWriter<W>,
+    header: &Header,
+    out: &Path,
+) -> Result<(), BackupError> {
+    let json = serde_json::to_vec_pretty(header).map_err(|e| BackupError::Io(e.to_string()))?;
+    w.bytes(format::HEADER_ENTRY, &json)
+        .map_err(write_error(out))
+}
+
+/// The rows of every table, read in one snapshot, then the attachments.
+fn write_portable<W: Write>(
+    conn: &mut DbConn,
+    w: &mut ArchiveWriter<W>,
+    out: &Path,
+    created: chrono::DateTime<chrono::Utc>,
+    data_dir: &Path,
+) -> Result<Manifest, BackupError> {
+    let write_err = write_error(out);
+    in_snapshot(conn, |conn| {
+        let tables = catalog::tables(conn)?;
+        let header = new_header(conn, created, tables.clone(), false)?;
+        write_header(w, &header, out)?;
+        let mut sums = Vec::new();
+        for t in &tables {
+            let next_id_after = catalog::high_water(conn, t)?;
+            let mut h = Sha256::new();
+            let mut chunk: Vec<u8> = Vec::with_capacity(format::CHUNK_BYTES + 64 * 1024);
+            let mut seq = 0u32;
+            let rows = dump_table(conn, t, &mut |line| {
+                h.update(line);
+                chunk.extend_from_slice(line);
+                if chunk.len() >= format::CHUNK_BYTES {
+                    seq += 1;
+                    w.bytes(&format::chunk_path(&t.name, seq), &chunk)
+                        .map_err(&write_err)?;
+                    chunk.clear();
+                }
+                Ok(())
+            })?;
+            if !chunk.is_empty() {
+                seq += 1;
+                w.bytes(&format::chunk_path(&t.name, seq), &chunk)
+                    .map_err(&write_err)?;
+            }
+            sums.push(TableSum {
+                name: t.name.clone(),
+                rows,
+                sha256: h.finish(),
+                next_id_after,
+            });
+        }
+        let files = write_files(w, data_dir, attachment_hashes(conn, &tables)?, out)?;
+        let content_hash = format::content_hash(&sums, &files, None);
+        Ok(Manifest {
+            header,
+            sums,
+            attachments: files,
+            database: None,
+            content_hash,
+        })
+    })
+}
+
+/// Append the attachment files named by `hashes`, checking each against
+/// its name as it is read.
+fn write_files<W: Write>(
+    w: &mut ArchiveWriter<W>,
+    data_dir: &Path,
+    hashes: Vec<String>,
+    out: &Path,
+) -> Result<Vec<FileSum>, BackupError> {
+    let mut files = Vec::new();
+    for sha in hashes {
+        let (f, size) = open_attachment(data_dir, &sha)?;
+        let mut r = HashingReader {
+            inner: f.take(size),
+            hash: Sha256::new(),
+            read: 0,
+        };
+        w.entry(&format::file_path(&sha), size, &mut r)
+            .map_err(write_error(out))?;
+        let got = r.hash.finish();
+        if got != sha || r.read != size {
+            return Err(BackupError::Io(format!(
+                "attachment file {} is damaged on disk: its content hashes to {got}",
+                crate::core::attachments::file_path(data_dir, &sha).display()
+            )));
+        }
+        files.push(FileSum { sha256: sha, size });
+    }
+    Ok(files)
 }
 
 /// Create `path` new, readable by its owner only.
@@ -593,6 +657,39 @@ pub trait Visitor {
     fn file_done(&mut self, _sha: &str) -> Result<(), BackupError> {
         Ok(())
     }
+    /// Where to copy a snapshot's database file while it is hashed; `None`
+    /// skips. Its checksum is compared with the manifest at the end.
+    fn database_start(&mut self) -> Result<Option<Box<dyn Write>>, BackupError> {
+        Ok(None)
+    }
+}
+
+/// Read an entry to its end, hashing it and copying it into `copy`;
+/// returns its SHA-256 and length.
+fn copy_hashed(
+    entry: &mut impl Read,
+    mut copy: Option<Box<dyn Write>>,
+    what: &str,
+) -> Result<(String, u64), BackupError> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut read = 0u64;
+    let write_err = |e: io::Error| BackupError::Io(format!("writing {what}: {e}"));
+    loop {
+        let n = entry.read(&mut buf).map_err(format::damaged)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        read += n as u64;
+        if let Some(w) = copy.as_mut() {
+            w.write_all(&buf[..n]).map_err(write_err)?;
+        }
+    }
+    if let Some(mut w) = copy {
+        w.flush().map_err(write_err)?;
+    }
+    Ok((h.finish(), read))
 }
 
 struct NoVisit;
@@ -644,6 +741,7 @@ pub fn read_archive(
     let mut sums: Vec<(u64, Sha256, u32)> = Vec::new();
     let mut current = 0usize;
     let mut files: Vec<FileSum> = Vec::new();
+    let mut database: Option<FileSum> = None;
     let mut chunk = Vec::new();
     {
         let entries = tar.entries().map_err(format::damaged)?;
@@ -693,6 +791,31 @@ pub fn read_archive(
                 }
                 (EntryKind::Header, Some(_)) => {
                     return Err(BackupError::Corrupt("the archive has two headers".into()));
+                }
+                (EntryKind::Chunk { table, .. }, Some(h)) if h.sqlite_snapshot => {
+                    return Err(BackupError::Corrupt(format!(
+                        "the archive is damaged: rows of {table} in a SQLite snapshot"
+                    )));
+                }
+                (EntryKind::Database, Some(h)) => {
+                    if !h.sqlite_snapshot {
+                        return Err(BackupError::Corrupt(
+                            "the archive is damaged: a database file in a portable archive".into(),
+                        ));
+                    }
+                    if database.is_some() || !files.is_empty() {
+                        return Err(BackupError::Corrupt(
+                            "the archive is damaged: its database file is out of place".into(),
+                        ));
+                    }
+                    let copy = visit.database_start()?;
+                    let (sha256, read) = copy_hashed(&mut entry, copy, "the database file")?;
+                    if read != size {
+                        return Err(BackupError::Corrupt(
+                            "the archive is truncated inside its database file".into(),
+                        ));
+                    }
+                    database = Some(FileSum { sha256, size });
                 }
                 (EntryKind::Chunk { table, seq }, Some(h)) => {
                     if !files.is_empty() {
@@ -744,29 +867,10 @@ pub fn read_archive(
                             "attachment {sha256} out of order or twice"
                         )));
                     }
-                    let mut copy = visit.file_start(sha256)?;
-                    let mut h = Sha256::new();
-                    let mut buf = vec![0u8; 1 << 16];
-                    let mut read = 0u64;
-                    loop {
-                        let n = entry.read(&mut buf).map_err(format::damaged)?;
-                        if n == 0 {
-                            break;
-                        }
-                        h.update(&buf[..n]);
-                        read += n as u64;
-                        if let Some(w) = copy.as_mut() {
-                            w.write_all(&buf[..n]).map_err(|e| {
-                                BackupError::Io(format!("writing attachment {sha256}: {e}"))
-                            })?;
-                        }
-                    }
-                    if let Some(mut w) = copy {
-                        w.flush().map_err(|e| {
-                            BackupError::Io(format!("writing attachment {sha256}: {e}"))
-                        })?;
-                    }
-                    if h.finish() != *sha256 || read != size {
+                    let copy = visit.file_start(sha256)?;
+                    let (got, read) =
+                        copy_hashed(&mut entry, copy, &format!("attachment {sha256}"))?;
+                    if got != *sha256 || read != size {
                         return Err(BackupError::Corrupt(format!(
                             "attachment {sha256} does not match its checksum"
                         )));
@@ -809,7 +913,26 @@ pub fn read_archive(
             "the manifest lists other tables than the header".into(),
         ));
     }
+    if m.database != database {
+        return Err(BackupError::Corrupt(match (&m.database, &database) {
+            (Some(_), None) => "the archive is damaged: its database file is missing".into(),
+            (None, Some(_)) => {
+                "the archive is damaged: its manifest does not list its database file".into()
+            }
+            _ => "the archive is damaged: its database file does not match its checksum".into(),
+        }));
+    }
     for ((t, (rows, hash, _)), s) in header.tables.iter().zip(sums).zip(&m.sums) {
+        if header.sqlite_snapshot {
+            // Rows are counted when the snapshot is restored; the file's
+            // checksum above covers them.
+            if s.name != t.name {
+                return Err(BackupError::Corrupt(
+                    "the manifest lists other tables than the header".into(),
+                ));
+            }
+            continue;
+        }
         let got = hash.finish();
         if s.name != t.name || s.rows != rows || s.sha256 != got {
             return Err(BackupError::Corrupt(format!(
@@ -825,7 +948,7 @@ pub fn read_archive(
             m.attachments.len()
         )));
     }
-    if format::content_hash(&m.sums, &m.attachments) != m.content_hash {
+    if format::content_hash(&m.sums, &m.attachments, m.database.as_ref()) != m.content_hash {
         return Err(BackupError::Corrupt(
             "the manifest's content hash does not match its checksums".into(),
         ));

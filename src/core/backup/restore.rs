@@ -135,7 +135,7 @@ impl Visitor for SchemaCheck {
     }
 }
 
-fn open_archive(path: &Path) -> Result<std::io::BufReader<File>, BackupError> {
+pub(super) fn open_archive(path: &Path) -> Result<std::io::BufReader<File>, BackupError> {
     let f = File::open(path)
         .map_err(|e| BackupError::Usage(format!("cannot open {}: {e}", path.display())))?;
     Ok(std::io::BufReader::with_capacity(1 << 20, f))
@@ -154,6 +154,12 @@ pub fn restore_archive(
         opts.passphrase.as_ref(),
         &mut SchemaCheck,
     )?;
+    if manifest.header.sqlite_snapshot && matches!(target, DbUrl::Postgres(_)) {
+        return Err(BackupError::Usage(format!(
+            "{} is a SQLite snapshot (backup create --sqlite-snapshot), which restores into SQLite only; to move to PostgreSQL, restore it into SQLite and make a portable archive (backup create without --sqlite-snapshot)",
+            archive.display()
+        )));
+    }
     let replaces = match target {
         DbUrl::Sqlite(path) if !path.exists() => None,
         _ => {
@@ -196,12 +202,61 @@ struct Loader<'a> {
     conn: &'a mut DbConn,
     targets: HashMap<String, Table>,
     plans: HashMap<String, Plan>,
-    data_dir: PathBuf,
-    tmp: Option<(PathBuf, PathBuf)>,
-    files_written: usize,
+    files: FileWriter,
 }
 
-impl Drop for Loader<'_> {
+/// Writes an archive's attachment files into the data directory, each
+/// under a temporary name until its hash has matched.
+pub(super) struct FileWriter {
+    data_dir: PathBuf,
+    tmp: Option<(PathBuf, PathBuf)>,
+    written: usize,
+}
+
+impl FileWriter {
+    pub(super) fn new(data_dir: &Path) -> Result<Self, BackupError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| BackupError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
+        Ok(FileWriter {
+            data_dir: data_dir.to_path_buf(),
+            tmp: None,
+            written: 0,
+        })
+    }
+
+    /// Files written that were not there before.
+    pub(super) fn written(&self) -> usize {
+        self.written
+    }
+
+    /// Where to copy the file `sha`; `None` when it is already there.
+    pub(super) fn start(&mut self, sha: &str) -> Result<Option<Box<dyn Write>>, BackupError> {
+        let path = crate::core::attachments::file_path(&self.data_dir, sha);
+        if path.is_file() {
+            return Ok(None);
+        }
+        let parent = path.parent().unwrap_or(&self.data_dir).to_path_buf();
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| BackupError::Io(format!("cannot create {}: {e}", parent.display())))?;
+        let tmp = parent.join(format!(".{sha}.restore.{}", std::process::id()));
+        let f = File::create(&tmp)
+            .map_err(|e| BackupError::Io(format!("cannot create {}: {e}", tmp.display())))?;
+        self.tmp = Some((tmp, path));
+        Ok(Some(Box::new(std::io::BufWriter::new(f))))
+    }
+
+    /// The file begun by `start` is complete and its hash matched.
+    pub(super) fn done(&mut self) -> Result<(), BackupError> {
+        if let Some((tmp, path)) = self.tmp.take() {
+            std::fs::rename(&tmp, &path)
+                .map_err(|e| BackupError::Io(format!("{}: {e}", path.display())))?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FileWriter {
     fn drop(&mut self) {
         if let Some((tmp, _)) = self.tmp.take() {
             let _ = std::fs::remove_file(tmp);
@@ -307,27 +362,11 @@ impl Visitor for Loader<'_> {
     }
 
     fn file_start(&mut self, sha: &str) -> Result<Option<Box<dyn Write>>, BackupError> {
-        let path = crate::core::attachments::file_path(&self.data_dir, sha);
-        if path.is_file() {
-            return Ok(None);
-        }
-        let parent = path.parent().unwrap_or(&self.data_dir).to_path_buf();
-        std::fs::create_dir_all(&parent)
-            .map_err(|e| BackupError::Io(format!("cannot create {}: {e}", parent.display())))?;
-        let tmp = parent.join(format!(".{sha}.restore.{}", std::process::id()));
-        let f = File::create(&tmp)
-            .map_err(|e| BackupError::Io(format!("cannot create {}: {e}", tmp.display())))?;
-        self.tmp = Some((tmp, path));
-        Ok(Some(Box::new(std::io::BufWriter::new(f))))
+        self.files.start(sha)
     }
 
     fn file_done(&mut self, _sha: &str) -> Result<(), BackupError> {
-        if let Some((tmp, path)) = self.tmp.take() {
-            std::fs::rename(&tmp, &path)
-                .map_err(|e| BackupError::Io(format!("{}: {e}", path.display())))?;
-            self.files_written += 1;
-        }
-        Ok(())
+        self.files.done()
     }
 }
 
@@ -338,12 +377,7 @@ fn load(
     data_dir: &Path,
     opts: &RestoreOptions,
 ) -> Result<(Manifest, usize), BackupError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| {
-        BackupError::Io(format!(
-            "cannot create {}/attachments: {e}",
-            data_dir.display()
-        ))
-    })?;
+    let files = FileWriter::new(data_dir)?;
     let targets = catalog::tables(conn)?
         .into_iter()
         .map(|t| (t.name.clone(), t))
@@ -352,16 +386,14 @@ fn load(
         conn,
         targets,
         plans: HashMap::new(),
-        data_dir: data_dir.to_path_buf(),
-        tmp: None,
-        files_written: 0,
+        files,
     };
     let m = super::read_archive(
         open_archive(archive)?,
         opts.passphrase.as_ref(),
         &mut loader,
     )?;
-    Ok((m, loader.files_written))
+    Ok((m, loader.files.written()))
 }
 
 /// Read the restored tables back (archive columns only) and compare.
@@ -438,7 +470,11 @@ fn restore_sqlite(
 ) -> Result<(), BackupError> {
     let staging = with_suffix(path, ".restoring");
     remove_sqlite_files(&staging);
-    let result = build_sqlite(archive, &staging, data_dir, opts, report);
+    let result = if report.manifest.header.sqlite_snapshot {
+        super::snapshot::build_sqlite(archive, &staging, data_dir, opts, report)
+    } else {
+        build_sqlite(archive, &staging, data_dir, opts, report)
+    };
     if result.is_err() {
         remove_sqlite_files(&staging);
         return result;

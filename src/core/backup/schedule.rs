@@ -110,6 +110,7 @@ pub fn backup_now(
         passphrase,
         work_factor: None,
         verify: true,
+        sqlite_snapshot: false,
     };
     let summary = super::create_archive(settings, conn, &dir.join(name), &opts)?;
     let removed = super::prune(&dir, settings.backup.keep)?;
