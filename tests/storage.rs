@@ -304,6 +304,14 @@ fn sqlite_connections_have_wal_foreign_keys_and_busy_timeout() {
         ),
         "1"
     );
+    // … and with the `sqlite_dbpage` table the SQLite snapshot reads.
+    assert_eq!(
+        q(
+            c,
+            "SELECT CAST(sqlite_compileoption_used('ENABLE_DBPAGE_VTAB') AS TEXT) AS v"
+        ),
+        "1"
+    );
 }
 
 #[test]

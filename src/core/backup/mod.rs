@@ -431,11 +431,16 @@ pub fn create_archive(
         opts.passphrase.as_ref(),
         opts.work_factor,
         created.timestamp().max(0) as u64,
+        if opts.sqlite_snapshot {
+            format::Compression::Pages
+        } else {
+            format::Compression::Rows
+        },
     )
     .map_err(&write_err)?;
     let data_dir = settings.attachments_dir();
     let manifest = if opts.sqlite_snapshot {
-        snapshot::write(conn, &mut w, &partial_at, out, created, &data_dir)?
+        snapshot::write(conn, &mut w, out, created, &data_dir)?
     } else {
         write_portable(conn, &mut w, out, created, &data_dir)?
     };
@@ -650,7 +655,7 @@ pub trait Visitor {
         Ok(())
     }
     /// Where to copy an attachment file while it is hashed; `None` skips.
-    fn file_start(&mut self, _sha: &str) -> Result<Option<Box<dyn Write>>, BackupError> {
+    fn file_start(&mut self, _sha: &str) -> Result<Option<Sink>, BackupError> {
         Ok(None)
     }
     /// The file copied by `file_start` is complete and its hash matched.
@@ -659,37 +664,90 @@ pub trait Visitor {
     }
     /// Where to copy a snapshot's database file while it is hashed; `None`
     /// skips. Its checksum is compared with the manifest at the end.
-    fn database_start(&mut self) -> Result<Option<Box<dyn Write>>, BackupError> {
+    fn database_start(&mut self) -> Result<Option<Sink>, BackupError> {
         Ok(None)
     }
 }
 
+/// Where a [`Visitor`] has an entry copied.
+pub type Sink = Box<dyn Write + Send>;
+
 /// Read an entry to its end, hashing it and copying it into `copy`;
-/// returns its SHA-256 and length.
+/// returns its SHA-256 and length. A large entry (a snapshot's database
+/// file) is hashed and written on a second thread while this one
+/// decompresses.
 fn copy_hashed(
     entry: &mut impl Read,
-    mut copy: Option<Box<dyn Write>>,
+    mut copy: Option<Sink>,
     what: &str,
+    size: u64,
 ) -> Result<(String, u64), BackupError> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut read = 0u64;
+    const BUF: usize = 1 << 20;
     let write_err = |e: io::Error| BackupError::Io(format!("writing {what}: {e}"));
-    loop {
-        let n = entry.read(&mut buf).map_err(format::damaged)?;
-        if n == 0 {
-            break;
+    let fill = |entry: &mut dyn Read, buf: &mut Vec<u8>| -> Result<usize, BackupError> {
+        buf.resize(BUF, 0);
+        let mut n = 0;
+        while n < BUF {
+            match entry.read(&mut buf[n..]).map_err(format::damaged)? {
+                0 => break,
+                k => n += k,
+            }
         }
-        h.update(&buf[..n]);
-        read += n as u64;
-        if let Some(w) = copy.as_mut() {
-            w.write_all(&buf[..n]).map_err(write_err)?;
+        buf.truncate(n);
+        Ok(n)
+    };
+    if size < 16 * BUF as u64 {
+        let mut h = Sha256::new();
+        let mut buf = Vec::new();
+        let mut read = 0u64;
+        while fill(entry, &mut buf)? > 0 {
+            h.update(&buf);
+            read += buf.len() as u64;
+            if let Some(w) = copy.as_mut() {
+                w.write_all(&buf).map_err(write_err)?;
+            }
         }
+        if let Some(mut w) = copy {
+            w.flush().map_err(write_err)?;
+        }
+        return Ok((h.finish(), read));
     }
-    if let Some(mut w) = copy {
-        w.flush().map_err(write_err)?;
-    }
-    Ok((h.finish(), read))
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let worker = scope.spawn(move || -> io::Result<String> {
+            let mut h = Sha256::new();
+            for buf in full_rx {
+                h.update(&buf);
+                if let Some(w) = copy.as_mut() {
+                    w.write_all(&buf)?;
+                }
+                let _ = empty_tx.send(buf);
+            }
+            if let Some(w) = copy.as_mut() {
+                w.flush()?;
+            }
+            Ok(h.finish())
+        });
+        let mut read = 0u64;
+        let result = loop {
+            let mut buf = empty_rx.try_recv().unwrap_or_default();
+            match fill(entry, &mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => read += n as u64,
+                Err(e) => break Err(e),
+            }
+            if full_tx.send(buf).is_err() {
+                break Ok(()); // the worker failed: its error is reported below
+            }
+        };
+        drop(full_tx);
+        let hashed = worker
+            .join()
+            .map_err(|_| BackupError::Io(format!("writing {what}: the writer thread panicked")))?
+            .map_err(write_err)?;
+        result.map(|()| (hashed, read))
+    })
 }
 
 struct NoVisit;
@@ -809,7 +867,7 @@ pub fn read_archive(
                         ));
                     }
                     let copy = visit.database_start()?;
-                    let (sha256, read) = copy_hashed(&mut entry, copy, "the database file")?;
+                    let (sha256, read) = copy_hashed(&mut entry, copy, "the database file", size)?;
                     if read != size {
                         return Err(BackupError::Corrupt(
                             "the archive is truncated inside its database file".into(),
@@ -869,7 +927,7 @@ pub fn read_archive(
                     }
                     let copy = visit.file_start(sha256)?;
                     let (got, read) =
-                        copy_hashed(&mut entry, copy, &format!("attachment {sha256}"))?;
+                        copy_hashed(&mut entry, copy, &format!("attachment {sha256}"), size)?;
                     if got != *sha256 || read != size {
                         return Err(BackupError::Corrupt(format!(
                             "attachment {sha256} does not match its checksum"
@@ -1067,24 +1125,32 @@ pub fn list_archives(
 
 /// Is the header of an unencrypted archive readable?
 fn quick_check(path: &Path) -> Result<(), BackupError> {
+    read_header(path, None).map(|_| ())
+}
+
+/// The header of an archive (its first entry), checked; nothing else read.
+pub fn read_header(path: &Path, passphrase: Option<&Passphrase>) -> Result<Header, BackupError> {
     let (r, _) = open_input(path)?;
-    let stream = format::open_stream(r, None)?;
+    let stream = format::open_stream(r, passphrase)?;
     let mut tar = tar::Archive::new(stream);
     let mut entries = tar.entries().map_err(format::damaged)?;
     let first = entries
         .next()
-        .ok_or_else(|| BackupError::Corrupt("empty archive".into()))?
+        .ok_or_else(|| BackupError::Corrupt("the archive is empty".into()))?
         .map_err(format::damaged)?;
     let path_ok = first
         .path()
         .map(|p| p.to_string_lossy() == format::HEADER_ENTRY)
         .unwrap_or(false);
     if !path_ok {
-        return Err(BackupError::Corrupt("no header".into()));
+        return Err(BackupError::Corrupt(
+            "the archive does not start with its header".into(),
+        ));
     }
-    let h: Header = serde_json::from_reader(first)
+    let h: Header = serde_json::from_reader(first.take(64 << 20))
         .map_err(|e| BackupError::Corrupt(format!("the archive is damaged: header: {e}")))?;
-    format::check_header(&h)
+    format::check_header(&h)?;
+    Ok(h)
 }
 
 /// Remove all but the newest `keep` archives in `dir` (0 keeps all), and

@@ -22,7 +22,6 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -33,7 +32,7 @@ use diesel::sql_types::{BigInt, Text};
 use super::catalog::{self, ColType, Table, ident};
 use super::copy::CopyPlan;
 use super::format::{Header, Manifest, Passphrase, Sha256, TableSum};
-use super::{BackupError, Visitor};
+use super::{BackupError, Sink, Visitor};
 use crate::core::db::{self, DbConn, DbUrl, migrations};
 
 /// How to restore.
@@ -149,17 +148,32 @@ pub fn restore_archive(
     opts: &RestoreOptions,
 ) -> Result<RestoreReport, BackupError> {
     let started = Instant::now();
-    let manifest = super::read_archive(
-        open_archive(archive)?,
-        opts.passphrase.as_ref(),
-        &mut SchemaCheck,
-    )?;
-    if manifest.header.sqlite_snapshot && matches!(target, DbUrl::Postgres(_)) {
+    let header = super::read_header(archive, opts.passphrase.as_ref())?;
+    super::check_schema_supported(&header)?;
+    if header.sqlite_snapshot && matches!(target, DbUrl::Postgres(_)) {
         return Err(BackupError::Usage(format!(
             "{} is a SQLite snapshot (backup create --sqlite-snapshot), which restores into SQLite only; to move to PostgreSQL, restore it into SQLite and make a portable archive (backup create without --sqlite-snapshot)",
             archive.display()
         )));
     }
+    // A snapshot is verified in the same pass that writes its database file
+    // beside the target (nothing is swapped in before every checksum has
+    // matched); a portable archive is verified whole before a row is loaded.
+    let manifest = if header.sqlite_snapshot && !opts.dry_run {
+        Manifest {
+            header,
+            sums: Vec::new(),
+            attachments: Vec::new(),
+            database: None,
+            content_hash: String::new(),
+        }
+    } else {
+        super::read_archive(
+            open_archive(archive)?,
+            opts.passphrase.as_ref(),
+            &mut SchemaCheck,
+        )?
+    };
     let replaces = match target {
         DbUrl::Sqlite(path) if !path.exists() => None,
         _ => {
@@ -230,7 +244,7 @@ impl FileWriter {
     }
 
     /// Where to copy the file `sha`; `None` when it is already there.
-    pub(super) fn start(&mut self, sha: &str) -> Result<Option<Box<dyn Write>>, BackupError> {
+    pub(super) fn start(&mut self, sha: &str) -> Result<Option<Sink>, BackupError> {
         let path = crate::core::attachments::file_path(&self.data_dir, sha);
         if path.is_file() {
             return Ok(None);
@@ -361,7 +375,7 @@ impl Visitor for Loader<'_> {
         })
     }
 
-    fn file_start(&mut self, sha: &str) -> Result<Option<Box<dyn Write>>, BackupError> {
+    fn file_start(&mut self, sha: &str) -> Result<Option<Sink>, BackupError> {
         self.files.start(sha)
     }
 

@@ -1,26 +1,27 @@
 //! The SQLite-only fast path: an archive holding the database file itself.
 //!
-//! `VACUUM INTO` writes a compact copy of the database from one read
-//! transaction (writers keep going on WAL), so the copy is consistent; the
-//! archive then carries that file instead of the rows, with the row count of
-//! each table and the file's SHA-256 in the manifest. Restoring it writes the
+//! Inside one read transaction (writers keep going on WAL) the database's
+//! pages are read in order through the `sqlite_dbpage` table and streamed
+//! straight into the archive — the same bytes `sqlite3 .backup` copies,
+//! without writing a second database file first; the row count of each
+//! table and the file's SHA-256 go into the manifest. Restoring writes the
 //! file beside the target, counts the rows against the manifest, applies
 //! newer migrations and swaps it in like a portable restore. It restores
 //! into SQLite only; the portable archive stays the default and the way
 //! between backends.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{DefaultLoadingMode, SimpleConnection};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Binary};
 
 use super::catalog::{self, ident};
 use super::format::{self, ArchiveWriter, FileSum, Header, Manifest, TableSum};
 use super::restore::{Checked, FileWriter, RestoreOptions, RestoreReport};
-use super::{BackupError, HashingReader, Sha256, Visitor};
+use super::{BackupError, Sha256, Sink, Visitor};
 use crate::core::db::{self, DbConn, DbUrl, migrations};
 
 #[derive(QueryableByName)]
@@ -35,103 +36,127 @@ fn count_rows(conn: &mut DbConn, table: &str) -> Result<u64, BackupError> {
     Ok(n.v.max(0) as u64)
 }
 
-/// Removes a file when dropped.
-struct Scratch(PathBuf);
+fn pragma(conn: &mut DbConn, name: &str) -> Result<u64, BackupError> {
+    let n: Count =
+        diesel::sql_query(format!("SELECT {name} AS v FROM pragma_{name}")).get_result(conn)?;
+    Ok(n.v.max(0) as u64)
+}
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut p = self.0.as_os_str().to_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
+#[derive(QueryableByName)]
+struct Page {
+    #[diesel(sql_type = BigInt)]
+    pgno: i64,
+    #[diesel(sql_type = Binary)]
+    data: Vec<u8>,
+}
+
+/// The database file as a reader: its pages in order, hashed as they pass.
+struct Pages<I> {
+    pages: I,
+    page_size: usize,
+    next: i64,
+    buf: Vec<u8>,
+    pos: usize,
+    hash: Sha256,
+    read: u64,
+}
+
+impl<I: Iterator<Item = QueryResult<Page>>> Read for Pages<I> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.buf.len() {
+            let page = match self.pages.next() {
+                None => return Ok(0),
+                Some(p) => {
+                    p.map_err(|e| io::Error::other(format!("reading the database pages: {e}")))?
+                }
+            };
+            if page.pgno != self.next || page.data.len() != self.page_size {
+                return Err(io::Error::other(format!(
+                    "reading the database pages: page {} of {} bytes where page {} of {} was expected",
+                    page.pgno,
+                    page.data.len(),
+                    self.next,
+                    self.page_size
+                )));
+            }
+            self.next += 1;
+            self.hash.update(&page.data);
+            self.buf = page.data;
+            self.pos = 0;
         }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        self.read += n as u64;
+        Ok(n)
     }
 }
 
-/// Where the database copy is made while an archive is written: beside the
-/// partial archive (`OUT.partial.db`), owner-only, removed afterwards.
-pub fn copy_path(partial: &Path) -> PathBuf {
-    let mut p = partial.as_os_str().to_os_string();
-    p.push(".db");
-    PathBuf::from(p)
-}
-
-/// Write a snapshot's header, database file and attachments.
+/// Write a snapshot's header, database file and attachments, all from one
+/// read transaction.
 pub(super) fn write<W: Write>(
     conn: &mut DbConn,
     w: &mut ArchiveWriter<W>,
-    partial: &Path,
     out: &Path,
     created: chrono::DateTime<chrono::Utc>,
     data_dir: &Path,
 ) -> Result<Manifest, BackupError> {
-    let path = copy_path(partial);
-    let scratch = Scratch(path.clone());
-    drop(scratch_file(&path)?);
-    let Some(target) = path.to_str() else {
-        return Err(BackupError::Usage(format!(
-            "{} is not a UTF-8 path; choose another --out",
-            out.display()
-        )));
-    };
-    diesel::sql_query("VACUUM INTO ?")
-        .bind::<Text, _>(target)
-        .execute(conn)
-        .map_err(|e| {
-            BackupError::Database(format!("copying the database into {}: {e}", path.display()))
-        })?;
-    // Everything the manifest says is read from the copy, so it describes
-    // exactly the snapshot.
-    let mut copy = db::ConnectionManager::new(DbUrl::Sqlite(path.clone())).open()?;
-    let tables = catalog::tables(&mut copy)?;
-    let header = super::new_header(&mut copy, created, tables.clone(), true)?;
-    let mut sums = Vec::with_capacity(tables.len());
-    for t in &tables {
-        sums.push(TableSum {
-            name: t.name.clone(),
-            rows: count_rows(&mut copy, &t.name)?,
-            sha256: String::new(),
-            next_id_after: catalog::high_water(&mut copy, t)?,
-        });
-    }
-    let hashes = super::attachment_hashes(&mut copy, &tables)?;
-    drop(copy);
-    super::write_header(w, &header, out)?;
-    let f = File::open(&path).map_err(|e| BackupError::Io(format!("{}: {e}", path.display())))?;
-    let size = f
-        .metadata()
-        .map_err(|e| BackupError::Io(format!("{}: {e}", path.display())))?
-        .len();
-    let mut r = HashingReader {
-        inner: f.take(size),
-        hash: Sha256::new(),
-        read: 0,
-    };
-    w.entry(format::DATABASE_ENTRY, size, &mut r)
-        .map_err(super::write_error(out))?;
-    if r.read != size {
-        return Err(BackupError::Io(format!(
-            "the database copy {} changed while it was archived",
-            path.display()
-        )));
-    }
-    let database = FileSum {
-        sha256: r.hash.finish(),
-        size,
-    };
-    drop(scratch);
-    let files = super::write_files(w, data_dir, hashes, out)?;
-    let content_hash = format::content_hash(&sums, &files, Some(&database));
-    Ok(Manifest {
-        header,
-        sums,
-        attachments: files,
-        database: Some(database),
-        content_hash,
+    super::in_snapshot(conn, |conn| {
+        let tables = catalog::tables(conn)?;
+        let header = super::new_header(conn, created, tables.clone(), true)?;
+        let mut sums = Vec::with_capacity(tables.len());
+        for t in &tables {
+            sums.push(TableSum {
+                name: t.name.clone(),
+                rows: count_rows(conn, &t.name)?,
+                sha256: String::new(),
+                next_id_after: catalog::high_water(conn, t)?,
+            });
+        }
+        let hashes = super::attachment_hashes(conn, &tables)?;
+        let page_size = pragma(conn, "page_size")?;
+        let size = pragma(conn, "page_count")? * page_size;
+        super::write_header(w, &header, out)?;
+        let DbConn::Sqlite(c) = conn else {
+            unreachable!("create_archive refuses a snapshot of PostgreSQL")
+        };
+        let pages = diesel::sql_query("SELECT pgno, data FROM sqlite_dbpage")
+            .load_iter::<Page, DefaultLoadingMode>(c)
+            .map_err(|e| BackupError::Database(format!("reading the database pages: {e}")))?;
+        let mut r = Pages {
+            pages,
+            page_size: page_size as usize,
+            next: 1,
+            buf: Vec::new(),
+            pos: 0,
+            hash: Sha256::new(),
+            read: 0,
+        };
+        w.entry(format::DATABASE_ENTRY, size, &mut r)
+            .map_err(super::write_error(out))?;
+        let Pages { hash, read, .. } = r;
+        if read != size {
+            return Err(BackupError::Database(format!(
+                "the database had {read} bytes of pages where {size} were counted"
+            )));
+        }
+        let database = FileSum {
+            sha256: hash.finish(),
+            size,
+        };
+        let files = super::write_files(w, data_dir, hashes, out)?;
+        let content_hash = format::content_hash(&sums, &files, Some(&database));
+        Ok(Manifest {
+            header,
+            sums,
+            attachments: files,
+            database: Some(database),
+            content_hash,
+        })
     })
 }
 
-/// An empty file only the owner can read, for `VACUUM INTO` to fill.
+/// A new empty file only the owner can read.
 fn scratch_file(path: &Path) -> Result<File, BackupError> {
     let _ = std::fs::remove_file(path);
     super::open_private(path)
@@ -149,12 +174,12 @@ impl Visitor for Loader {
         super::check_schema_supported(h)
     }
 
-    fn database_start(&mut self) -> Result<Option<Box<dyn Write>>, BackupError> {
+    fn database_start(&mut self) -> Result<Option<Sink>, BackupError> {
         let f = scratch_file(&self.staging)?;
         Ok(Some(Box::new(BufWriter::with_capacity(1 << 20, f))))
     }
 
-    fn file_start(&mut self, sha: &str) -> Result<Option<Box<dyn Write>>, BackupError> {
+    fn file_start(&mut self, sha: &str) -> Result<Option<Sink>, BackupError> {
         self.files.start(sha)
     }
 
@@ -163,8 +188,8 @@ impl Visitor for Loader {
     }
 }
 
-/// Build the restored SQLite database at `staging` from a snapshot archive
-/// (already verified once by the caller).
+/// Build the restored SQLite database at `staging` from a snapshot archive,
+/// verifying it on the way; fills in the report's manifest.
 pub(super) fn build_sqlite(
     archive: &Path,
     staging: &Path,
@@ -181,11 +206,6 @@ pub(super) fn build_sqlite(
         opts.passphrase.as_ref(),
         &mut loader,
     )?;
-    if m.content_hash != report.manifest.content_hash {
-        return Err(BackupError::Corrupt(
-            "the archive changed while it was being restored".into(),
-        ));
-    }
     report.files_written = loader.files.written();
     let mut conn = db::ConnectionManager::new(DbUrl::Sqlite(staging.to_path_buf())).open()?;
     let mut checked = Vec::with_capacity(m.sums.len());
@@ -206,6 +226,7 @@ pub(super) fn build_sqlite(
         });
     }
     report.tables = checked;
+    report.manifest = m;
     conn.batch_execute("PRAGMA journal_mode = DELETE;")?;
     report.migrations_applied = migrations::run_pending(&mut conn)?;
     conn.batch_execute("PRAGMA journal_mode = WAL;")?;
