@@ -245,6 +245,26 @@ fn runtime_failures_exit_1() {
     assert_fails(&o, 1, &["server.listen", &addr]);
 }
 
+/// `rapport … | head`: a reader that goes away early is not a crash.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(rapport(d, &["migrate"], &[]).status.code(), Some(0));
+    let mut child = Command::new(BIN)
+        .current_dir(d)
+        .args(["migrate", "--status"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the report is written.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
 #[test]
 fn migrate_status_then_migrate() {
     let dir = tempfile::tempdir().unwrap();

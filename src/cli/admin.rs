@@ -170,7 +170,7 @@ fn role_ids(conn: &mut DbConn, names: &[String]) -> Result<Vec<i64>, Failure> {
 }
 
 fn print_json(v: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 pub fn init(loaded: &Loaded, a: &InitArgs) -> Result<(), Failure> {
@@ -185,7 +185,7 @@ pub fn init(loaded: &Loaded, a: &InitArgs) -> Result<(), Failure> {
         admin_password: pw,
     };
     let user = setup::complete(&mut conn, &AuditCtx::cli(), None, &input).map_err(app_err)?;
-    println!("created administrator {} (user {})", user.email, user.id);
+    say!("created administrator {} (user {})", user.email, user.id);
     Ok(())
 }
 
@@ -225,7 +225,7 @@ pub fn user(loaded: &Loaded, cmd: &UserCommand) -> Result<(), Failure> {
             if *json {
                 print_json(&u);
             } else {
-                println!("created user {} (id {})", u.email, u.id);
+                say!("created user {} (id {})", u.email, u.id);
             }
         }
         UserCommand::List { json } => {
@@ -233,13 +233,13 @@ pub fn user(loaded: &Loaded, cmd: &UserCommand) -> Result<(), Failure> {
             if *json {
                 print_json(&list);
             } else {
-                println!(
+                say!(
                     "{:<6} {:<32} {:<20} {:<9} roles",
                     "id", "email", "name", "status"
                 );
                 for u in list {
                     let roles: Vec<&str> = u.roles.iter().map(|r| r.name.as_str()).collect();
-                    println!(
+                    say!(
                         "{:<6} {:<32} {:<20} {:<9} {}",
                         u.user.id,
                         u.user.email,
@@ -264,7 +264,7 @@ pub fn user(loaded: &Loaded, cmd: &UserCommand) -> Result<(), Failure> {
                     "tokens_revoked": true,
                 }));
             } else {
-                println!(
+                say!(
                     "password changed for {}; their sessions have ended and API tokens are revoked",
                     u.email
                 );
@@ -278,7 +278,7 @@ pub fn user(loaded: &Loaded, cmd: &UserCommand) -> Result<(), Failure> {
                 // The user as `user add --json` and the admin API show it.
                 print_json(&u);
             } else {
-                println!(
+                say!(
                     "{} {}",
                     u.email,
                     if enable {
@@ -300,7 +300,7 @@ pub fn user(loaded: &Loaded, cmd: &UserCommand) -> Result<(), Failure> {
                 print_json(&held);
             } else {
                 for r in held {
-                    println!(
+                    say!(
                         "{:<4} {:<16} {:<24} {}",
                         r.id,
                         r.builtin.as_deref().unwrap_or("-"),
@@ -335,7 +335,7 @@ pub fn token_cmd(loaded: &Loaded, cmd: &TokenCommand) -> Result<(), Failure> {
             if *json {
                 print_json(&json!({"token": secret, "info": info}));
             } else {
-                println!("{secret}");
+                say!("{secret}");
             }
         }
         TokenCommand::List { user, json } => {
@@ -347,7 +347,7 @@ pub fn token_cmd(loaded: &Loaded, cmd: &TokenCommand) -> Result<(), Failure> {
             if *json {
                 print_json(&list);
             } else {
-                println!(
+                say!(
                     "{:<6} {:<6} {:<20} {:<12} {:<10} {:<20} state",
                     "id", "user", "name", "prefix", "access", "expires"
                 );
@@ -357,7 +357,7 @@ pub fn token_cmd(loaded: &Loaded, cmd: &TokenCommand) -> Result<(), Failure> {
                     } else {
                         "active"
                     };
-                    println!(
+                    say!(
                         "{:<6} {:<6} {:<20} {:<12} {:<10} {:<20} {state}",
                         t.id,
                         t.user_id,
@@ -378,7 +378,7 @@ pub fn token_cmd(loaded: &Loaded, cmd: &TokenCommand) -> Result<(), Failure> {
                 let info = token::get(conn, *id).map_err(app_err)?;
                 print_json(&info);
             } else {
-                println!("token {id} revoked");
+                say!("token {id} revoked");
             }
         }
     }
@@ -392,7 +392,7 @@ pub fn audit_cmd(loaded: &Loaded, cmd: &AuditCommand) -> Result<(), Failure> {
             let v = audit::verify(&mut conn).map_err(|e| Failure::runtime(e.to_string()))?;
             match v.broken {
                 None => {
-                    println!("audit trail intact: {} rows verified", v.rows);
+                    say!("audit trail intact: {} rows verified", v.rows);
                     Ok(())
                 }
                 Some((id, why)) => Err(Failure::runtime(format!(

@@ -144,7 +144,7 @@ fn passphrase(
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
     );
@@ -190,15 +190,15 @@ fn archive_kind(m: &Manifest) -> &'static str {
 
 fn print_tables(m: &Manifest) {
     if let Some(d) = &m.database {
-        println!(
+        say!(
             "  SQLite snapshot: database file {} with sha256 {}",
             human_bytes(d.size),
             d.sha256
         );
     }
-    println!("  {:<28} {:>12}  sha256", "table", "rows");
+    say!("  {:<28} {:>12}  sha256", "table", "rows");
     for s in &m.sums {
-        println!("  {:<28} {:>12}  {}", s.name, s.rows, short_sum(&s.sha256));
+        say!("  {:<28} {:>12}  {}", s.name, s.rows, short_sum(&s.sha256));
     }
 }
 
@@ -289,7 +289,7 @@ pub fn run(loaded: &Loaded, cmd: &BackupCommand) -> Result<(), Failure> {
                 v["seconds"] = json!(s.seconds);
                 print_json(&v);
             } else {
-                println!(
+                say!(
                     "backup written: {} ({}{}{}) in {:.1} s",
                     s.path.display(),
                     human_bytes(s.bytes),
@@ -301,7 +301,7 @@ pub fn run(loaded: &Loaded, cmd: &BackupCommand) -> Result<(), Failure> {
                     if s.verified { ", verified" } else { "" },
                     s.seconds
                 );
-                println!(
+                say!(
                     "  {} archive: {} rows in {} tables, {} attachment files; schema {} on {}",
                     archive_kind(&s.manifest),
                     rows,
@@ -310,7 +310,7 @@ pub fn run(loaded: &Loaded, cmd: &BackupCommand) -> Result<(), Failure> {
                     s.manifest.header.schema_version,
                     s.manifest.header.backend
                 );
-                println!("  content hash {}", s.manifest.content_hash);
+                say!("  content hash {}", s.manifest.content_hash);
             }
             Ok(())
         }
@@ -332,13 +332,13 @@ pub fn run(loaded: &Loaded, cmd: &BackupCommand) -> Result<(), Failure> {
                 j["restorable"] = json!(supported.is_ok());
                 print_json(&j);
             } else {
-                println!(
+                say!(
                     "ok: {} is complete and every checksum matches ({}{})",
                     file.display(),
                     human_bytes(v.bytes),
                     if v.encrypted { ", encrypted" } else { "" }
                 );
-                println!(
+                say!(
                     "  made by Rapport {} from {} at {}, schema {}",
                     m.header.rapport_version,
                     m.header.backend,
@@ -346,12 +346,12 @@ pub fn run(loaded: &Loaded, cmd: &BackupCommand) -> Result<(), Failure> {
                     m.header.schema_version
                 );
                 print_tables(m);
-                println!(
+                say!(
                     "  {} attachment files, {}",
                     m.attachments.len(),
                     human_bytes(m.attachments.iter().map(|a| a.size).sum())
                 );
-                println!("  content hash {}", m.content_hash);
+                say!("  content hash {}", m.content_hash);
             }
             supported.map_err(Failure::from)
         }
@@ -368,13 +368,13 @@ pub fn run(loaded: &Loaded, cmd: &BackupCommand) -> Result<(), Failure> {
                 return Ok(());
             }
             if list.is_empty() {
-                println!("no archives in {}", dir.display());
+                say!("no archives in {}", dir.display());
                 return Ok(());
             }
-            println!("archives in {}:", dir.display());
-            println!("  {:<44} {:>10} {:>9}  status", "file", "size", "age");
+            say!("archives in {}:", dir.display());
+            say!("  {:<44} {:>10} {:>9}  status", "file", "size", "age");
             for a in &list {
-                println!(
+                say!(
                     "  {:<44} {:>10} {:>9}  {}",
                     a.path
                         .file_name()
@@ -435,11 +435,11 @@ pub fn restore(loaded: &Loaded, a: &RestoreArgs) -> Result<(), Failure> {
         return Ok(());
     }
     if r.dry_run {
-        println!(
+        say!(
             "dry run: {} is complete and every checksum matches; nothing was changed",
             a.file.display()
         );
-        println!(
+        say!(
             "would restore into {}{}",
             r.target,
             match &r.replaces {
@@ -447,12 +447,12 @@ pub fn restore(loaded: &Loaded, a: &RestoreArgs) -> Result<(), Failure> {
                 None => " (empty)".into(),
             }
         );
-        println!(
+        say!(
             "  from {} at {}, schema {}",
             m.header.backend, m.header.created_at, m.header.schema_version
         );
         print_tables(m);
-        println!(
+        say!(
             "  {} attachment files ({}) into {}",
             m.attachments.len(),
             human_bytes(m.attachments.iter().map(|f| f.size).sum()),
@@ -460,7 +460,7 @@ pub fn restore(loaded: &Loaded, a: &RestoreArgs) -> Result<(), Failure> {
         );
         return Ok(());
     }
-    println!(
+    say!(
         "restored {} into {} in {:.1} s{}",
         a.file.display(),
         r.target,
@@ -471,12 +471,12 @@ pub fn restore(loaded: &Loaded, a: &RestoreArgs) -> Result<(), Failure> {
             ""
         }
     );
-    println!(
+    say!(
         "  {:<28} {:>12} {:>12}  checksum",
         "table", "archive", "restored"
     );
     for c in &r.tables {
-        println!(
+        say!(
             "  {:<28} {:>12} {:>12}  {} {}",
             c.name,
             c.rows,
@@ -489,15 +489,15 @@ pub fn restore(loaded: &Loaded, a: &RestoreArgs) -> Result<(), Failure> {
             }
         );
     }
-    println!(
+    say!(
         "  {} attachment files ({} new in {})",
         m.attachments.len(),
         r.files_written,
         settings.attachments_dir().display()
     );
     for name in &r.migrations_applied {
-        println!("  then applied migration {name}");
+        say!("  then applied migration {name}");
     }
-    println!("  content hash {}", m.content_hash);
+    say!("  content hash {}", m.content_hash);
     Ok(())
 }

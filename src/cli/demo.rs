@@ -59,7 +59,7 @@ pub fn run(loaded: &Loaded, a: &DemoArgs) -> Result<(), Failure> {
     }
     .map_err(|e| Failure::runtime(e.to_string()))?;
     eprintln!();
-    println!(
+    say!(
         "demo data: {} departments, {} users, {} customers ({} in the pool), {} contacts, {} leads, {} follow-ups, {} tasks, {} products, {} opportunities in {:.1} s",
         report.departments,
         report.users,
@@ -76,10 +76,10 @@ pub fn run(loaded: &Loaded, a: &DemoArgs) -> Result<(), Failure> {
     for (name, secs) in &report.steps {
         eprintln!("  {name}: {secs:.1} s");
     }
-    println!(
+    say!(
         "log in as {} with the password {}",
         report.admin_email, report.password
     );
-    println!("(every demo user has that password; their addresses end in @demo.rapport.local)");
+    say!("(every demo user has that password; their addresses end in @demo.rapport.local)");
     Ok(())
 }

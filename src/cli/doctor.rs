@@ -21,12 +21,12 @@ enum Check {
 pub fn run(loaded: &Loaded) -> Result<(), Failure> {
     let s = &loaded.settings;
     match &loaded.file {
-        Some(f) => println!("# configuration file: {}", f.display()),
-        None => println!("# no configuration file; built-in defaults and RAPPORT_* environment"),
+        Some(f) => say!("# configuration file: {}", f.display()),
+        None => say!("# no configuration file; built-in defaults and RAPPORT_* environment"),
     }
-    println!("# effective configuration (secrets redacted)");
-    println!("{}", s.to_redacted_toml());
-    println!("# checks");
+    say!("# effective configuration (secrets redacted)");
+    say!("{}", s.to_redacted_toml());
+    say!("# checks");
 
     let mut checks = vec![check_data_dir(&s.data_dir)];
     checks.extend(check_database(loaded));
@@ -36,11 +36,11 @@ pub fn run(loaded: &Loaded) -> Result<(), Failure> {
     let mut failed = 0;
     for c in &checks {
         match c {
-            Check::Ok(m) => println!("ok    {m}"),
-            Check::Warn(m) => println!("warn  {m}"),
+            Check::Ok(m) => say!("ok    {m}"),
+            Check::Warn(m) => say!("warn  {m}"),
             Check::Fail(m) => {
                 failed += 1;
-                println!("FAIL  {m}")
+                say!("FAIL  {m}")
             }
         }
     }

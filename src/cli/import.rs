@@ -97,9 +97,9 @@ pub fn run(loaded: &Loaded, a: &ImportArgs) -> Result<(), Failure> {
                 .map_err(fail)?;
             let s = import::undo(&mut conn, &actor, *batch).map_err(fail)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                say!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
             } else {
-                println!(
+                say!(
                     "import {batch} undone: {} deleted, {} put back, {} changed since and kept",
                     s.deleted,
                     s.reverted,
@@ -112,18 +112,18 @@ pub fn run(loaded: &Loaded, a: &ImportArgs) -> Result<(), Failure> {
             import::recover(&mut conn).map_err(fail)?;
             let list = import::list(&mut conn, None, *limit).map_err(fail)?;
             if *json {
-                println!(
+                say!(
                     "{}",
                     serde_json::to_string_pretty(&list).unwrap_or_default()
                 );
                 return Ok(());
             }
-            println!(
+            say!(
                 "{:>6}  {:<13} {:<12} {:>9} {:>8} {:>8} {:>8} {:>8}  file",
                 "batch", "entity", "status", "rows", "created", "updated", "skipped", "rejected"
             );
             for b in list {
-                println!(
+                say!(
                     "{:>6}  {:<13} {:<12} {:>9} {:>8} {:>8} {:>8} {:>8}  {}",
                     b.id,
                     b.entity,
@@ -244,7 +244,7 @@ fn run_import(
         eprintln!();
     }
     if r.json {
-        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        say!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         return Ok(());
     }
     let what = if s.dry_run {
@@ -252,7 +252,7 @@ fn run_import(
     } else {
         "import"
     };
-    println!(
+    say!(
         "{what}{}: {} rows of {} in {:.1} s ({:.0} rows/s): {} created, {} updated, {} skipped as duplicates, {} rejected",
         s.batch_id.map(|b| format!(" {b}")).unwrap_or_default(),
         s.rows,
@@ -264,7 +264,7 @@ fn run_import(
         s.skipped,
         s.rejected
     );
-    println!(
+    say!(
         "file: {}, encoding {}{}",
         s.format,
         s.encoding,
@@ -274,16 +274,16 @@ fn run_import(
             .unwrap_or_default()
     );
     if !s.unmapped.is_empty() {
-        println!("columns not imported: {}", s.unmapped.join(", "));
+        say!("columns not imported: {}", s.unmapped.join(", "));
     }
     for p in s.problems.iter().take(10) {
-        println!("  line {} {}: {}", p.line, p.column, p.reason);
+        say!("  line {} {}: {}", p.line, p.column, p.reason);
     }
     if let Some(f) = &s.error_file {
-        println!("rejected rows with their reasons: {f}");
+        say!("rejected rows with their reasons: {f}");
     }
     if let Some(b) = s.batch_id {
-        println!("undo with: rapport import undo {b}");
+        say!("undo with: rapport import undo {b}");
     }
     Ok(())
 }

@@ -34,13 +34,13 @@ pub fn run(loaded: &Loaded, mode: Mode) -> Result<(), Failure> {
             Mode::DryRun => {
                 // Nothing is created: a new database would get every migration.
                 let (all, _) = migrations::tree_names()?;
-                println!(
+                say!(
                     "database file {} does not exist yet; {} migration(s) would run:",
                     path.display(),
                     all.len()
                 );
                 for name in all {
-                    println!("would apply  {name}");
+                    say!("would apply  {name}");
                 }
                 return Ok(());
             }
@@ -54,16 +54,16 @@ pub fn run(loaded: &Loaded, mode: Mode) -> Result<(), Failure> {
     let mut conn = db::open_single(&url)?;
     match mode {
         Mode::Status => {
-            println!("database: {}", url.describe());
+            say!("database: {}", url.describe());
             for m in migrations::status(&mut conn)? {
-                println!(
+                say!(
                     "{:<8} {}",
                     if m.applied { "applied" } else { "pending" },
                     m.name
                 );
             }
             for version in migrations::unknown_applied(&mut conn)? {
-                println!("unknown  {version} (applied by a newer rapport)");
+                say!("unknown  {version} (applied by a newer rapport)");
             }
             Ok(())
         }
@@ -71,19 +71,19 @@ pub fn run(loaded: &Loaded, mode: Mode) -> Result<(), Failure> {
             migrations::refuse_newer_schema(&mut conn)?;
             let pending = migrations::pending_migrations(&mut conn)?;
             if pending.is_empty() {
-                println!(
+                say!(
                     "{}: schema is up to date ({}); nothing would run",
                     url.describe(),
                     migrations::latest_known()
                 );
             } else {
-                println!(
+                say!(
                     "{}: {} migration(s) would run:",
                     url.describe(),
                     pending.len()
                 );
                 for name in pending {
-                    println!("would apply  {name}");
+                    say!("would apply  {name}");
                 }
             }
             Ok(())
@@ -91,14 +91,14 @@ pub fn run(loaded: &Loaded, mode: Mode) -> Result<(), Failure> {
         Mode::Apply => {
             let applied = migrations::run_pending(&mut conn)?;
             if applied.is_empty() {
-                println!(
+                say!(
                     "{}: schema is up to date ({})",
                     url.describe(),
                     migrations::latest_known()
                 );
             } else {
                 for name in applied {
-                    println!("applied  {name}");
+                    say!("applied  {name}");
                 }
             }
             Ok(())

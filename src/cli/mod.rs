@@ -2,6 +2,17 @@
 //!
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 
+/// `println!` for command reports. A closed stdout (`rapport … | head`) must
+/// neither panic nor stop the work half-way (a restore or a demo run goes on
+/// to the end), so a failed write to stdout is dropped; the work's own result
+/// and its errors on stderr are what count.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod admin;
 mod backup;
 mod demo;
@@ -158,7 +169,7 @@ pub fn main() -> ExitCode {
         Command::Export(a) => load(&cli).and_then(|l| export::run(&l, a)),
         Command::Tls(cmd) => tls::run(cmd),
         Command::Version => {
-            println!("rapport {}", env!("CARGO_PKG_VERSION"));
+            say!("rapport {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
     };

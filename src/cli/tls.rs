@@ -38,16 +38,16 @@ pub fn run(cmd: &TlsCommand) -> Result<(), Failure> {
             }
             let pair = tls::generate_self_signed(hosts).map_err(Failure::usage)?;
             tls::write_pair(&cert, &key, &pair).map_err(Failure::runtime)?;
-            println!("certificate: {}", cert.display());
-            println!("key:         {} (mode 0600)", key.display());
-            println!("hosts:       {}", hosts.join(", "));
-            println!("SHA-256:     {}", pair.fingerprint);
-            println!();
-            println!("Use it with:");
-            println!("[tls]");
-            println!("mode = \"files\"");
-            println!("cert = \"{}\"", cert.display());
-            println!("key = \"{}\"", key.display());
+            say!("certificate: {}", cert.display());
+            say!("key:         {} (mode 0600)", key.display());
+            say!("hosts:       {}", hosts.join(", "));
+            say!("SHA-256:     {}", pair.fingerprint);
+            say!();
+            say!("Use it with:");
+            say!("[tls]");
+            say!("mode = \"files\"");
+            say!("cert = \"{}\"", cert.display());
+            say!("key = \"{}\"", key.display());
             Ok(())
         }
     }
