@@ -522,9 +522,155 @@ fn xlsx_written_is_read_back_with_chinese_and_dates() {
     assert_eq!(row.line, 2);
 }
 
+/// The records of a CSV export (BOM removed), header first, the rest sorted.
+fn csv_records(text: &str) -> Vec<Vec<String>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    let mut recs: Vec<Vec<String>> = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    recs[1..].sort();
+    recs
+}
+
+/// `rapport export` (every record, rows built by the database) writes the
+/// same cells as the list export an administrator downloads: owner and
+/// reference names, booleans, lists, times, custom fields, formulas
+/// neutralised, quotes and newlines kept; and .xlsx holds the same.
+fn command_line_export_matches_the_list_export(backend: Backend) {
+    let srv = TestServer::start(&backend);
+    let admin = setup_admin(&srv);
+    for body in [
+        json!({"entity": "customers", "key": "vip", "label_zh": "重要", "kind": "boolean"}),
+        json!({"entity": "customers", "key": "regions", "label_zh": "区域", "kind": "multi_select", "options": ["华南", "华北"]}),
+        json!({"entity": "customers", "key": "advisor", "label_zh": "顾问", "kind": "user"}),
+        json!({"entity": "customers", "key": "parent", "label_zh": "上级客户", "kind": "customer"}),
+        json!({"entity": "customers", "key": "budget", "label_zh": "预算", "kind": "decimal"}),
+        json!({"entity": "contacts", "key": "hobby", "label_zh": "爱好", "kind": "text"}),
+    ] {
+        let r = admin.post("/api/v1/custom-fields", &body);
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let me = admin.get("/api/v1/me").json();
+    let my_id = me["user"]["id"].as_i64().unwrap();
+    let c1 = create(
+        &admin,
+        "customers",
+        json!({"name": "深圳市星河科技有限公司", "address": "=HYPERLINK(\"x\")", "phone": "+86 755 8888 6666", "tags": ["重点", "展会"],
+               "locked": true, "next_follow_up_at": "2026-12-05T09:30:00",
+               "notes": "第一行\n\"引号\", 逗号", "city": "深圳",
+               "custom": {"vip": true, "regions": ["华南", "华北"], "advisor": my_id, "budget": 12.5}}),
+    );
+    create(
+        &admin,
+        "customers",
+        json!({"name": "Goldsmith Ltd", "custom": {"parent": id(&c1), "vip": false}}),
+    );
+    create(&admin, "customers", json!({"name": "王五"}));
+    create(
+        &admin,
+        "contacts",
+        json!({"customer_id": id(&c1), "name": "张伟", "is_primary": true, "birthday": "1990-02-03",
+               "custom": {"hobby": "@围棋"}}),
+    );
+    let dir = srv.db.dir.path();
+    let data = srv.data_dir.display().to_string();
+    for entity in ["customers", "contacts"] {
+        let listed = admin.get(&format!("/api/v1/{entity}/export?format=csv"));
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        let out = dir.join(format!("{entity}.csv"));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+            .current_dir(dir)
+            .args(["export", entity, "--out", out.to_str().unwrap()])
+            .env("RAPPORT_DATABASE__URL", &srv.db.url)
+            .env("RAPPORT_DATA_DIR", &data)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let cli = std::fs::read_to_string(&out).unwrap();
+        assert!(cli.starts_with('\u{feff}'));
+        let recs = csv_records(&cli);
+        assert_eq!(recs, csv_records(&listed.body), "{entity}: {cli}");
+        let xlsx = dir.join(format!("{entity}.xlsx"));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+            .current_dir(dir)
+            .args([
+                "export",
+                entity,
+                "--format",
+                "xlsx",
+                "--out",
+                xlsx.to_str().unwrap(),
+            ])
+            .env("RAPPORT_DATABASE__URL", &srv.db.url)
+            .env("RAPPORT_DATA_DIR", &data)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut src = rapport::io::read::open(&xlsx, None, None).unwrap();
+        let mut sheet = vec![src.header.clone()];
+        for row in src.by_ref() {
+            let mut cells = row.unwrap().cells;
+            cells.resize(sheet[0].len(), String::new());
+            sheet.push(cells);
+        }
+        sheet[1..].sort();
+        assert_eq!(sheet, recs, "{entity}.xlsx");
+        let col_of = |col: &str| -> usize {
+            recs[0]
+                .iter()
+                .position(|h| h == col)
+                .unwrap_or_else(|| panic!("{col}: {:?}", recs[0]))
+        };
+        let name_col = col_of(if entity == "customers" {
+            "名称"
+        } else {
+            "姓名"
+        });
+        let cell = |name: &str, col: &str| -> String {
+            recs.iter().find(|r| r[name_col] == name).unwrap()[col_of(col)].clone()
+        };
+        if entity == "customers" {
+            assert_eq!(recs.len(), 4);
+            let star = "深圳市星河科技有限公司";
+            assert_eq!(cell(star, "重要"), "是");
+            assert_eq!(cell(star, "区域"), "华南, 华北");
+            assert_eq!(cell(star, "顾问"), "管理员");
+            assert_eq!(cell(star, "预算"), "12.5");
+            assert_eq!(cell(star, "标签"), "重点, 展会");
+            // Stored in UTC; written as `YYYY-MM-DD HH:MM:SS`.
+            let next = cell(star, "下次联系时间");
+            assert!(
+                next.starts_with("2026-12-05 ") && next.len() == 19,
+                "{next}"
+            );
+            assert_eq!(cell(star, "电话"), "'+86 755 8888 6666");
+            assert_eq!(cell(star, "地址"), "'=HYPERLINK(\"x\")");
+            assert_eq!(cell(star, "备注"), "第一行\n\"引号\", 逗号");
+            assert_eq!(cell(star, "负责人"), "管理员");
+            assert_eq!(cell("Goldsmith Ltd", "上级客户"), star);
+            assert_eq!(cell("Goldsmith Ltd", "重要"), "否");
+            assert_eq!(cell("王五", "重要"), "");
+        } else {
+            assert_eq!(recs.len(), 2);
+            assert_eq!(cell("张伟", "爱好"), "'@围棋");
+            assert!(
+                recs[1].contains(&"深圳市星河科技有限公司".to_string()),
+                "{:?}",
+                recs[1]
+            );
+            assert!(recs[1].contains(&"1990-02-03".to_string()), "{:?}", recs[1]);
+        }
+    }
+}
+
 both_backends!(
     encodings_mapping_duplicates_undo,
     error_file_and_bad_input,
     export_round_trip_scope_and_formulas,
+    command_line_export_matches_the_list_export,
     merge_moves_everything,
 );

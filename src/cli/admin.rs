@@ -235,7 +235,10 @@ pub fn user(loaded: &Loaded, cmd: &UserCommand) -> Result<(), Failure> {
             } else {
                 say!(
                     "{:<6} {:<32} {:<20} {:<9} roles",
-                    "id", "email", "name", "status"
+                    "id",
+                    "email",
+                    "name",
+                    "status"
                 );
                 for u in list {
                     let roles: Vec<&str> = u.roles.iter().map(|r| r.name.as_str()).collect();
@@ -349,7 +352,12 @@ pub fn token_cmd(loaded: &Loaded, cmd: &TokenCommand) -> Result<(), Failure> {
             } else {
                 say!(
                     "{:<6} {:<6} {:<20} {:<12} {:<10} {:<20} state",
-                    "id", "user", "name", "prefix", "access", "expires"
+                    "id",
+                    "user",
+                    "name",
+                    "prefix",
+                    "access",
+                    "expires"
                 );
                 for t in list {
                     let state = if t.revoked_at.is_some() {

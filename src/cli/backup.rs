@@ -449,7 +449,9 @@ pub fn restore(loaded: &Loaded, a: &RestoreArgs) -> Result<(), Failure> {
         );
         say!(
             "  from {} at {}, schema {}",
-            m.header.backend, m.header.created_at, m.header.schema_version
+            m.header.backend,
+            m.header.created_at,
+            m.header.schema_version
         );
         print_tables(m);
         say!(
@@ -473,7 +475,9 @@ pub fn restore(loaded: &Loaded, a: &RestoreArgs) -> Result<(), Failure> {
     );
     say!(
         "  {:<28} {:>12} {:>12}  checksum",
-        "table", "archive", "restored"
+        "table",
+        "archive",
+        "restored"
     );
     for c in &r.tables {
         say!(

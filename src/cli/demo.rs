@@ -78,7 +78,8 @@ pub fn run(loaded: &Loaded, a: &DemoArgs) -> Result<(), Failure> {
     }
     say!(
         "log in as {} with the password {}",
-        report.admin_email, report.password
+        report.admin_email,
+        report.password
     );
     say!("(every demo user has that password; their addresses end in @demo.rapport.local)");
     Ok(())

@@ -120,7 +120,14 @@ pub fn run(loaded: &Loaded, a: &ImportArgs) -> Result<(), Failure> {
             }
             say!(
                 "{:>6}  {:<13} {:<12} {:>9} {:>8} {:>8} {:>8} {:>8}  file",
-                "batch", "entity", "status", "rows", "created", "updated", "skipped", "rejected"
+                "batch",
+                "entity",
+                "status",
+                "rows",
+                "created",
+                "updated",
+                "skipped",
+                "rejected"
             );
             for b in list {
                 say!(

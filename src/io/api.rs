@@ -473,8 +473,10 @@ fn csv_to_xlsx(path: &std::path::Path, tmp: &std::path::Path) -> Result<Vec<u8>,
     sink.row(&src.header)?;
     for r in src {
         let r = r.map_err(|e| AppError::Internal(e.0))?;
-        let cells: Vec<String> = r.cells.iter().map(|c| export::neutralise(c)).collect();
-        sink.row(&cells)?;
+        for c in &r.cells {
+            sink.field(&export::neutralise(c))?;
+        }
+        sink.end_row()?;
     }
     let out = tmp.join(format!("errors-{}.xlsx", crate::core::tls::random_hex(6)));
     sink.save(&out)?;
@@ -555,9 +557,7 @@ async fn export_api(
                     let mut sink = CsvSink::new(out)?;
                     sink.row(&fmt.header())?;
                     export::for_each_page(&mut conn, &actor, spec, &params, &mut |conn, recs| {
-                        for r in fmt.rows(conn, spec, recs)? {
-                            sink.row(&r)?;
-                        }
+                        fmt.write_records(conn, spec, recs, &mut sink)?;
                         rows += recs.len() as u64;
                         Ok(true)
                     })?;
@@ -569,9 +569,7 @@ async fn export_api(
                     let mut sink = XlsxSink::new(&tmp)?;
                     sink.row(&fmt.header())?;
                     export::for_each_page(&mut conn, &actor, spec, &params, &mut |conn, recs| {
-                        for r in fmt.rows(conn, spec, recs)? {
-                            sink.row(&r)?;
-                        }
+                        fmt.write_records(conn, spec, recs, &mut sink)?;
                         rows += recs.len() as u64;
                         Ok(true)
                     })?;
