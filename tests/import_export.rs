@@ -578,38 +578,30 @@ fn command_line_export_matches_the_list_export(backend: Backend) {
     );
     let dir = srv.db.dir.path();
     let data = srv.data_dir.display().to_string();
+    // `rapport export ARGS…` on the server's database; its output file's text.
+    let export_cli = |args: &[&str]| -> String {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+            .current_dir(dir)
+            .arg("export")
+            .args(args)
+            .env("RAPPORT_DATABASE__URL", &srv.db.url)
+            .env("RAPPORT_DATA_DIR", &data)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = args.iter().position(|a| *a == "--out").unwrap() + 1;
+        String::from_utf8_lossy(&std::fs::read(args[out]).unwrap()).into_owned()
+    };
     for entity in ["customers", "contacts"] {
         let listed = admin.get(&format!("/api/v1/{entity}/export?format=csv"));
         assert_eq!(listed.status, 200, "{}", listed.body);
         let out = dir.join(format!("{entity}.csv"));
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
-            .current_dir(dir)
-            .args(["export", entity, "--out", out.to_str().unwrap()])
-            .env("RAPPORT_DATABASE__URL", &srv.db.url)
-            .env("RAPPORT_DATA_DIR", &data)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let cli = std::fs::read_to_string(&out).unwrap();
+        let cli = export_cli(&[entity, "--out", out.to_str().unwrap()]);
         assert!(cli.starts_with('\u{feff}'));
         let recs = csv_records(&cli);
         assert_eq!(recs, csv_records(&listed.body), "{entity}: {cli}");
         let xlsx = dir.join(format!("{entity}.xlsx"));
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
-            .current_dir(dir)
-            .args([
-                "export",
-                entity,
-                "--format",
-                "xlsx",
-                "--out",
-                xlsx.to_str().unwrap(),
-            ])
-            .env("RAPPORT_DATABASE__URL", &srv.db.url)
-            .env("RAPPORT_DATA_DIR", &data)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        export_cli(&[entity, "--format", "xlsx", "--out", xlsx.to_str().unwrap()]);
         let mut src = rapport::io::read::open(&xlsx, None, None).unwrap();
         let mut sheet = vec![src.header.clone()];
         for row in src.by_ref() {
@@ -665,6 +657,21 @@ fn command_line_export_matches_the_list_export(backend: Backend) {
             assert!(recs[1].contains(&"1990-02-03".to_string()), "{:?}", recs[1]);
         }
     }
+    // Custom values that are not an object (Rapport never writes that, a
+    // hand edit might) read as empty cells instead of failing the export.
+    {
+        use diesel::RunQueryDsl;
+        let mut conn = srv.db.connect();
+        diesel::sql_query("UPDATE customers SET custom = '' WHERE name = '王五'")
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let out = dir.join("again.csv");
+    let recs = csv_records(&export_cli(&["customers", "--out", out.to_str().unwrap()]));
+    assert_eq!(recs.len(), 4);
+    let vip = recs[0].iter().position(|h| h == "重要").unwrap();
+    let row = recs.iter().find(|r| r[0] == "王五").unwrap();
+    assert_eq!(row[vip], "");
 }
 
 both_backends!(

@@ -411,9 +411,15 @@ impl Formatter {
     /// The SQL expression of column `c` of `spec`'s table for [`scan_all`].
     fn column_expr(&self, backend: Backend, c: &Col) -> String {
         match (c.key.strip_prefix("custom."), backend) {
-            // Keys are [a-z0-9_] (checked when a field is defined).
-            (Some(k), Backend::Sqlite) => format!("custom -> '$.{k}'"),
-            (Some(k), Backend::Postgres) => format!("CAST(custom AS jsonb) -> '{k}'"),
+            // Keys are [a-z0-9_] (checked when a field is defined). Every
+            // write stores an object; anything else reads as empty rather
+            // than failing the export.
+            (Some(k), Backend::Sqlite) => {
+                format!("CASE WHEN json_valid(custom) THEN custom -> '$.{k}' END")
+            }
+            (Some(k), Backend::Postgres) => {
+                format!("CASE WHEN custom LIKE '{{%}}' THEN CAST(custom AS jsonb) -> '{k}' END")
+            }
             (None, _) => c.key.clone(),
         }
     }
