@@ -841,7 +841,6 @@ fn begin_bulk(conn: &mut DbConn, batch: i64, table: &str) -> Result<(), AppError
 /// Put back what a bulk load dropped: indexes, per-row search indexing,
 /// and the search index of every table written meanwhile.
 fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
-    use diesel::connection::SimpleConnection;
     let raw: String = ib::table.find(batch).select(ib::state).first(conn)?;
     let state: BulkState = serde_json::from_str(&raw).unwrap_or_default();
     if state.indexes.is_empty() && state.high.is_empty() {
@@ -858,10 +857,9 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
         diesel::sql_query("DELETE FROM settings WHERE key = 'search.bulk_load'").execute(conn)?;
         for (t, high) in &state.high {
             if max_id(conn, t)? > *high || t == "customers" {
-                conn.batch_execute(&format!(
-                    "INSERT INTO fts_{t}_tri (fts_{t}_tri) VALUES ('rebuild');
-                     INSERT INTO fts_{t}_cjk (fts_{t}_cjk) VALUES ('rebuild');"
-                ))?;
+                for f in [format!("fts_{t}_tri"), format!("fts_{t}_cjk")] {
+                    crate::core::db::bulk::rebuild_search(conn, &f)?;
+                }
             }
         }
         diesel::update(ib::table.find(batch))

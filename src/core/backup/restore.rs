@@ -580,10 +580,7 @@ fn build_sqlite(
     )
     .load(&mut conn)?;
     for OneText { v } in fts {
-        conn.batch_execute(&format!(
-            "INSERT INTO {0} ({0}) VALUES ('rebuild')",
-            ident(&v)
-        ))?;
+        crate::core::db::bulk::rebuild_search(&mut conn, &ident(&v))?;
     }
     let sums = sums_by_name(m);
     for t in m.header.tables.iter().filter(|t| t.serial.is_some()) {

@@ -142,3 +142,22 @@ where
     }
     result
 }
+
+/// Rebuild the FTS5 table `fts` (an SQL identifier) from its content
+/// table, then merge it into one segment (`optimize`). A rebuild leaves
+/// several large segments on the lowest levels, and FTS5 merges a level
+/// whole once single-row writes have added 16 segments to it: without the
+/// optimize, the first interactive writes after a rebuild stalled for
+/// seconds (on 1M customers the 13th write, then about the 250th and the
+/// 4,000th). The optimized segment sits above every other level, so later
+/// writes merge among themselves; one segment also keeps searches fast.
+/// Costs about a fifth of the rebuild (1M customers: 3.6 s after 21 s).
+pub fn rebuild_search(
+    c: &mut impl diesel::connection::SimpleConnection,
+    fts: &str,
+) -> diesel::QueryResult<()> {
+    c.batch_execute(&format!(
+        "INSERT INTO {fts} ({fts}) VALUES ('rebuild');
+         INSERT INTO {fts} ({fts}) VALUES ('optimize');"
+    ))
+}
