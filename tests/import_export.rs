@@ -592,7 +592,16 @@ fn command_line_export_matches_the_list_export(backend: Backend) {
         let out = args.iter().position(|a| *a == "--out").unwrap() + 1;
         String::from_utf8_lossy(&std::fs::read(args[out]).unwrap()).into_owned()
     };
-    for entity in ["customers", "contacts"] {
+    // Follow-ups' times have microseconds (PostgreSQL's JSON drops the
+    // fraction's trailing zeros; both exports print them the same way).
+    for content in ["电话沟通报价", "拜访，带样品"] {
+        create(
+            &admin,
+            "followups",
+            json!({"customer_id": id(&c1), "kind": "call", "content": content}),
+        );
+    }
+    for entity in ["customers", "contacts", "followups"] {
         let listed = admin.get(&format!("/api/v1/{entity}/export?format=csv"));
         assert_eq!(listed.status, 200, "{}", listed.body);
         let out = dir.join(format!("{entity}.csv"));
@@ -617,12 +626,12 @@ fn command_line_export_matches_the_list_export(backend: Backend) {
                 .position(|h| h == col)
                 .unwrap_or_else(|| panic!("{col}: {:?}", recs[0]))
         };
-        let name_col = col_of(if entity == "customers" {
-            "名称"
-        } else {
-            "姓名"
-        });
         let cell = |name: &str, col: &str| -> String {
+            let name_col = col_of(if entity == "customers" {
+                "名称"
+            } else {
+                "姓名"
+            });
             recs.iter().find(|r| r[name_col] == name).unwrap()[col_of(col)].clone()
         };
         if entity == "customers" {
@@ -646,6 +655,8 @@ fn command_line_export_matches_the_list_export(backend: Backend) {
             assert_eq!(cell("Goldsmith Ltd", "上级客户"), star);
             assert_eq!(cell("Goldsmith Ltd", "重要"), "否");
             assert_eq!(cell("王五", "重要"), "");
+        } else if entity == "followups" {
+            assert_eq!(recs.len(), 3);
         } else {
             assert_eq!(recs.len(), 2);
             assert_eq!(cell("张伟", "爱好"), "'@围棋");

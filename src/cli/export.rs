@@ -54,7 +54,7 @@ pub fn run(loaded: &Loaded, a: &ExportArgs) -> Result<(), Failure> {
         })
         .unwrap_or_default();
     let mut fmt = Formatter::new(&mut conn, spec, lang, &cols).map_err(fail)?;
-    // Rows are read on a connection of their own (see `export::scan_all`).
+    // Rows are read on a connection of their own (see `export::scan_all_into`).
     let mut reader = crate::app::open_connection(&loaded.settings)?;
     let rows: u64;
     let runtime = |e: crate::core::error::AppError| Failure::runtime(e.to_string());

@@ -317,8 +317,14 @@ impl Formatter {
             }
             Cell::Num(n) => n,
             Cell::Str(s) => match c.kind {
+                // SQLite's text is already `YYYY-MM-DD HH:MM:SS[.fff…]`;
+                // JSON's has a `T`, and PostgreSQL's drops the fraction's
+                // trailing zeros: printed the one way for both.
                 ColKind::Field(Kind::DateTime) if s.contains('T') => {
-                    Cow::Owned(s.replacen('T', " ", 1))
+                    match crate::core::fields::parse_datetime(&s) {
+                        Some(t) => Cow::Owned(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+                        None => Cow::Owned(s.replacen('T', " ", 1)),
+                    }
                 }
                 // Stored as a JSON array in a text column.
                 ColKind::Field(Kind::Tags) if s.starts_with('[') => {
@@ -370,7 +376,7 @@ impl Formatter {
         Ok(())
     }
 
-    /// Write a page of [`scan_all`]: each row one JSON array of the
+    /// Write a page of [`scan_all_into`]: each row one JSON array of the
     /// columns' stored values, as the database built it.
     fn write_raw(
         &mut self,
@@ -408,17 +414,27 @@ impl Formatter {
         Ok(())
     }
 
-    /// The SQL expression of column `c` of `spec`'s table for [`scan_all`].
+    /// The SQL expression of column `c` of `spec`'s table for [`scan_all_into`].
     fn column_expr(&self, backend: Backend, c: &Col) -> String {
-        match (c.key.strip_prefix("custom."), backend) {
+        let custom = c.key.strip_prefix("custom.").filter(|k| {
+            k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        });
+        if c.key.starts_with("custom.") && custom.is_none() {
+            // Not a key Rapport defines (a hand-edited definition): empty.
+            return "NULL".into();
+        }
+        match (custom, backend) {
             // Keys are [a-z0-9_] (checked when a field is defined). Every
             // write stores an object; anything else reads as empty rather
             // than failing the export.
             (Some(k), Backend::Sqlite) => {
                 format!("CASE WHEN json_valid(custom) THEN custom -> '$.{k}' END")
             }
+            // `json`, not `jsonb`: it keeps numbers as written and takes
+            // what serde reads (a `\u0000` in a text, the last of two keys).
             (Some(k), Backend::Postgres) => {
-                format!("CASE WHEN custom LIKE '{{%}}' THEN CAST(custom AS jsonb) -> '{k}' END")
+                format!("CASE WHEN custom LIKE '{{%}}' THEN CAST(custom AS json) -> '{k}' END")
             }
             (None, _) => c.key.clone(),
         }
@@ -555,7 +571,7 @@ pub fn for_each_page(
     }
 }
 
-/// One row of [`scan_all`]: its id and its exported columns as JSON.
+/// One row of [`scan_all_into`]: its id and its exported columns as JSON.
 #[derive(diesel::QueryableByName)]
 struct RawRow {
     #[diesel(sql_type = diesel::sql_types::BigInt)]

@@ -101,6 +101,15 @@ pub(super) fn write<W: Write>(
     created: chrono::DateTime<chrono::Utc>,
     data_dir: &Path,
 ) -> Result<Manifest, BackupError> {
+    // The page table exists only when SQLite was built with it (this
+    // repository's .cargo/config.toml does; a build from elsewhere may not).
+    let n: Count = diesel::sql_query("SELECT sqlite_compileoption_used('ENABLE_DBPAGE_VTAB') AS v")
+        .get_result(conn)?;
+    if n.v == 0 {
+        return Err(BackupError::Usage(
+            "this rapport binary's SQLite has no sqlite_dbpage table (built without SQLITE_ENABLE_DBPAGE_VTAB), so it cannot take a --sqlite-snapshot; take a portable archive (without --sqlite-snapshot)".into(),
+        ));
+    }
     super::in_snapshot(conn, |conn| {
         let tables = catalog::tables(conn)?;
         let header = super::new_header(conn, created, tables.clone(), true)?;
