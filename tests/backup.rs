@@ -138,33 +138,81 @@ fn round_trip_to_either_backend(backend: Backend) {
     }
 }
 
+/// A colleague adding customers named `prefix…`, each with a contact, until
+/// `stop` is set (at most 400); the thread returns how many it added.
+fn keep_adding(
+    admin: &Client,
+    prefix: &'static str,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<usize>,
+) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (admin, flag) = (admin.clone(), stop.clone());
+    let writer = std::thread::spawn(move || {
+        let mut n = 0;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) && n < 400 {
+            let c = admin.post(
+                "/api/v1/customers",
+                &json!({"name": format!("{prefix}{n}")}),
+            );
+            assert_eq!(c.status, 201, "{}", c.body);
+            let id = c.json()["id"].as_i64().unwrap();
+            let r = admin.post(
+                "/api/v1/contacts",
+                &json!({"customer_id": id, "name": format!("联系人{n}")}),
+            );
+            assert_eq!(r.status, 201, "{}", r.body);
+            n += 1;
+        }
+        n
+    });
+    (stop, writer)
+}
+
+/// The number `sql` (a query selecting `n`) counts.
+fn count(conn: &mut DbConn, sql: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+}
+
+/// The restored data of [`keep_adding`] is one moment: every contact's
+/// customer is there, and every `prefix…` customer has the audit entry
+/// written in its own transaction.
+fn assert_one_moment(conn: &mut DbConn, prefix: &str) {
+    assert_eq!(
+        count(
+            conn,
+            "SELECT COUNT(*) AS n FROM contacts WHERE customer_id NOT IN (SELECT id FROM customers)"
+        ),
+        0
+    );
+    let customers = count(
+        conn,
+        &format!("SELECT COUNT(*) AS n FROM customers WHERE name LIKE '{prefix}%'"),
+    );
+    let audited = count(
+        conn,
+        &format!(
+            "SELECT COUNT(*) AS n FROM audit_log WHERE entity = 'customers' AND action = 'create' AND changes LIKE '%{prefix}%'"
+        ),
+    );
+    assert_eq!(
+        customers, audited,
+        "customers and their audit rows from one moment"
+    );
+}
+
 /// A backup taken while a colleague keeps adding customers and contacts is
 /// one moment: every contact's customer is there, and every customer has
 /// the audit entry written in its own transaction.
 fn backup_while_writing_is_one_moment(backend: Backend) {
     let (srv, admin, _) = filled(&backend, 200);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
-        let (admin, stop) = (admin.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 400 {
-                let c = admin.post(
-                    "/api/v1/customers",
-                    &json!({"name": format!("并发客户{n}")}),
-                );
-                assert_eq!(c.status, 201, "{}", c.body);
-                let id = c.json()["id"].as_i64().unwrap();
-                let r = admin.post(
-                    "/api/v1/contacts",
-                    &json!({"customer_id": id, "name": format!("联系人{n}")}),
-                );
-                assert_eq!(r.status, 201, "{}", r.body);
-                n += 1;
-            }
-            n
-        })
-    };
+    let (stop, writer) = keep_adding(&admin, "并发客户");
     std::thread::sleep(Duration::from_millis(300));
     let out = srv.db.dir.path().join("live.tar.zst");
     let s = archive_of(&srv, &out, &CreateOptions::default());
@@ -181,33 +229,7 @@ fn backup_while_writing_is_one_moment(backend: Backend) {
     )
     .unwrap();
     let mut conn = db.connect();
-    let count = |conn: &mut DbConn, sql: &str| -> i64 {
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
-    };
-    assert_eq!(
-        count(
-            &mut conn,
-            "SELECT COUNT(*) AS n FROM contacts WHERE customer_id NOT IN (SELECT id FROM customers)"
-        ),
-        0
-    );
-    let customers = count(
-        &mut conn,
-        "SELECT COUNT(*) AS n FROM customers WHERE name LIKE '并发客户%'",
-    );
-    let audited = count(
-        &mut conn,
-        "SELECT COUNT(*) AS n FROM audit_log WHERE entity = 'customers' AND action = 'create' AND changes LIKE '%并发客户%'",
-    );
-    assert_eq!(
-        customers, audited,
-        "customers and their audit rows from one moment"
-    );
+    assert_one_moment(&mut conn, "并发客户");
     assert_eq!(
         s.manifest
             .sums
@@ -582,27 +604,7 @@ fn sqlite_snapshot_is_a_fast_path_into_sqlite() {
     assert_eq!(new.status, 201, "{}", new.body);
 
     // Taken while customers and their contacts keep arriving: one moment.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
-        let (admin, stop) = (admin.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 400 {
-                let c = admin.post(
-                    "/api/v1/customers",
-                    &json!({"name": format!("快照并发{n}")}),
-                );
-                assert_eq!(c.status, 201, "{}", c.body);
-                let id = c.json()["id"].as_i64().unwrap();
-                let r = admin.post(
-                    "/api/v1/contacts",
-                    &json!({"customer_id": id, "name": format!("联系人{n}")}),
-                );
-                assert_eq!(r.status, 201, "{}", r.body);
-                n += 1;
-            }
-        })
-    };
+    let (stop, writer) = keep_adding(&admin, "快照并发");
     std::thread::sleep(Duration::from_millis(300));
     let live = snapshot("live.tar.zst");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -616,29 +618,7 @@ fn sqlite_snapshot_is_a_fast_path_into_sqlite() {
     )
     .unwrap();
     assert!(r.tables.iter().all(|t| t.rows == t.restored_rows));
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let count = |sql: &str| {
-        diesel::sql_query(sql)
-            .get_result::<N>(&mut db.connect())
-            .unwrap()
-            .n
-    };
-    assert_eq!(
-        count(
-            "SELECT COUNT(*) AS n FROM contacts WHERE customer_id NOT IN (SELECT id FROM customers)"
-        ),
-        0
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) AS n FROM customers WHERE name LIKE '快照并发%'"),
-        count(
-            "SELECT COUNT(*) AS n FROM audit_log WHERE entity = 'customers' AND action = 'create' AND changes LIKE '%快照并发%'"
-        ),
-    );
+    assert_one_moment(&mut db.connect(), "快照并发");
 
     // Damaged: a flipped byte inside the database file, or a cut-off tail.
     let bytes = std::fs::read(&quiet).unwrap();

@@ -33,7 +33,7 @@ pub enum BackupCommand {
         /// Read the archive back and check every checksum before keeping it.
         #[arg(long)]
         verify: bool,
-        /// SQLite only, the fast path: archive the database file (VACUUM INTO)
+        /// SQLite only, the fast path: archive the database file's pages
         /// instead of its rows; it restores into SQLite only.
         #[arg(long)]
         sqlite_snapshot: bool,

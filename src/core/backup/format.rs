@@ -6,7 +6,8 @@
 //! - `tables/<table>/<n>.jsonl`: the rows, one JSON array per line in column
 //!   order, split into chunks of a few MiB so nothing is held whole;
 //! - `sqlite/rapport.sqlite` (SQLite snapshots only, instead of the
-//!   table chunks): the database file itself, made by `VACUUM INTO`;
+//!   table chunks): the database file itself, its pages read through `sqlite_dbpage`
+//!   inside the backup's read transaction;
 //! - `files/<sha256>`: each attachment file once;
 //! - `manifest.json`: everything in the header plus per-table row counts and
 //!   SHA-256 of the table's lines, the id counters, the attachment list and

@@ -89,7 +89,7 @@ pub struct CreateOptions {
     pub work_factor: Option<u8>,
     /// Read the finished archive back and check every checksum.
     pub verify: bool,
-    /// SQLite only: copy the database file (`VACUUM INTO`) instead of
+    /// SQLite only: copy the database file's pages (`sqlite_dbpage`) instead of
     /// its rows — faster, but it restores into SQLite only.
     pub sqlite_snapshot: bool,
 }

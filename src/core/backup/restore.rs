@@ -627,14 +627,27 @@ fn build_sqlite(
         )));
     }
     report.tables = compare(&mut conn, m)?;
-    conn.batch_execute("PRAGMA foreign_keys = ON; PRAGMA journal_mode = DELETE;")?;
-    report.migrations_applied = migrations::run_pending(&mut conn)?;
-    conn.batch_execute("ANALYZE; PRAGMA journal_mode = WAL;")?;
+    conn.batch_execute("PRAGMA foreign_keys = ON;")?;
+    report.migrations_applied = finish_sqlite(conn, staging, "ANALYZE;")?;
+    Ok(())
+}
+
+/// The end of building a staged SQLite file (from rows or from pages):
+/// newer migrations, with the rollback journal while they run, then `last`
+/// (SQL), WAL mode back, the file closed and synced; the migrations applied.
+pub(super) fn finish_sqlite(
+    mut conn: DbConn,
+    staging: &Path,
+    last: &str,
+) -> Result<Vec<String>, BackupError> {
+    conn.batch_execute("PRAGMA journal_mode = DELETE;")?;
+    let applied = migrations::run_pending(&mut conn)?;
+    conn.batch_execute(&format!("{last} PRAGMA journal_mode = WAL;"))?;
     drop(conn);
     File::open(staging)
         .and_then(|f| f.sync_all())
         .map_err(|e| BackupError::Io(format!("{}: {e}", staging.display())))?;
-    Ok(())
+    Ok(applied)
 }
 
 const STAGING_SCHEMA: &str = "rapport_restore";

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use diesel::connection::{DefaultLoadingMode, SimpleConnection};
+use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary};
 
@@ -22,7 +22,7 @@ use super::catalog::{self, ident};
 use super::format::{self, ArchiveWriter, FileSum, Header, Manifest, TableSum};
 use super::restore::{Checked, FileWriter, RestoreOptions, RestoreReport};
 use super::{BackupError, Sha256, Sink, Visitor};
-use crate::core::db::{self, DbConn, DbUrl, migrations};
+use crate::core::db::{self, DbConn, DbUrl};
 
 #[derive(QueryableByName)]
 struct Count {
@@ -236,12 +236,6 @@ pub(super) fn build_sqlite(
     }
     report.tables = checked;
     report.manifest = m;
-    conn.batch_execute("PRAGMA journal_mode = DELETE;")?;
-    report.migrations_applied = migrations::run_pending(&mut conn)?;
-    conn.batch_execute("PRAGMA journal_mode = WAL;")?;
-    drop(conn);
-    File::open(staging)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| BackupError::Io(format!("{}: {e}", staging.display())))?;
+    report.migrations_applied = super::restore::finish_sqlite(conn, staging, "")?;
     Ok(())
 }
