@@ -114,28 +114,35 @@ fn round_trip_to_either_backend(backend: Backend) {
         );
         let restored = TestServer::start_with_db(db, |s| s.data_dir = data_dir.clone());
         let c = Client::login(&restored, &report.admin_email, &report.password);
-        let found = c.get(&format!("/api/v1/customers?q={}", url_encode(&name_of_1)));
-        assert!(
-            found.json()["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|i| i["id"] == 1),
-            "search after restore {backend:?} -> {target:?}: {}",
-            found.body
-        );
-        let files = c
-            .get("/api/v1/attachments?entity=customers&record_id=1")
-            .json();
-        let fid = files["attachments"][0]["id"].as_i64().unwrap();
-        assert_eq!(
-            c.get(&format!("/api/v1/attachments/{fid}")).body,
-            "%PDF-1.4 quote for 1"
-        );
-        let new = c.post("/api/v1/customers", &json!({"name": "恢复后新客户"}));
-        assert_eq!(new.status, 201, "{}", new.body);
-        assert!(new.json()["id"].as_i64().unwrap() > last_id, "ids continue");
+        let new_id = assert_restored_works(&c, &name_of_1, "恢复后新客户");
+        assert!(new_id > last_id, "ids continue");
     }
+}
+
+/// On a restored server: search finds customer 1 (named `name_of_1`), its
+/// attachment reads back, and a new customer `new_name` can be created; its id.
+fn assert_restored_works(c: &Client, name_of_1: &str, new_name: &str) -> i64 {
+    let found = c.get(&format!("/api/v1/customers?q={}", url_encode(name_of_1)));
+    assert!(
+        found.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == 1),
+        "search after restore: {}",
+        found.body
+    );
+    let files = c
+        .get("/api/v1/attachments?entity=customers&record_id=1")
+        .json();
+    let fid = files["attachments"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        c.get(&format!("/api/v1/attachments/{fid}")).body,
+        "%PDF-1.4 quote for 1"
+    );
+    let new = c.post("/api/v1/customers", &json!({"name": new_name}));
+    assert_eq!(new.status, 201, "{}", new.body);
+    new.json()["id"].as_i64().unwrap()
 }
 
 /// A colleague adding customers named `prefix…`, each with a contact, until
@@ -582,26 +589,7 @@ fn sqlite_snapshot_is_a_fast_path_into_sqlite() {
         .as_str()
         .unwrap()
         .to_string();
-    let found = c.get(&format!("/api/v1/customers?q={}", url_encode(&name_of_1)));
-    assert!(
-        found.json()["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|i| i["id"] == 1),
-        "search after restore: {}",
-        found.body
-    );
-    let files = c
-        .get("/api/v1/attachments?entity=customers&record_id=1")
-        .json();
-    let fid = files["attachments"][0]["id"].as_i64().unwrap();
-    assert_eq!(
-        c.get(&format!("/api/v1/attachments/{fid}")).body,
-        "%PDF-1.4 quote for 1"
-    );
-    let new = c.post("/api/v1/customers", &json!({"name": "快照恢复后新客户"}));
-    assert_eq!(new.status, 201, "{}", new.body);
+    assert_restored_works(&c, &name_of_1, "快照恢复后新客户");
 
     // Taken while customers and their contacts keep arriving: one moment.
     let (stop, writer) = keep_adding(&admin, "快照并发");
