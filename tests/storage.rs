@@ -314,6 +314,60 @@ fn sqlite_connections_have_wal_foreign_keys_and_busy_timeout() {
     );
 }
 
+/// The server's writers share one connection that leaves checkpoints to a
+/// background thread: soon after the writes stop, the database file itself
+/// (read without its WAL) holds every one of them, with no connection
+/// closed and no write after them.
+#[test]
+fn sqlite_writes_reach_the_database_file_without_waiting_for_a_close() {
+    use rapport::core::settings;
+    let db = TestDb::new(&Backend::Sqlite);
+    let pool = db.migrated_pool();
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for i in 0..150 {
+                    let mut c = pool.get().unwrap();
+                    db::write_tx(&mut c, |conn| {
+                        settings::set(conn, &format!("ck.{t}.{i}"), "检查点")
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    // `immutable=1`: the file as it is on disk, WAL ignored.
+    let file = format!("file:{}?immutable=1", db.url);
+    let in_file = || {
+        let mut c = diesel::SqliteConnection::establish(&file).unwrap();
+        diesel::sql_query("SELECT CAST(COUNT(*) AS TEXT) AS v FROM settings WHERE key LIKE 'ck.%'")
+            .get_result::<Pragma>(&mut c)
+            .map(|p| p.v)
+            .unwrap_or_default()
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while in_file() != "600" && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(in_file(), "600");
+    // The shared connection runs no checkpoint of its own on commit.
+    let mut c = pool.get().unwrap();
+    #[derive(QueryableByName)]
+    struct Auto {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        wal_autocheckpoint: i32,
+    }
+    let auto = db::write_tx(&mut c, |conn| {
+        diesel::sql_query("PRAGMA wal_autocheckpoint").get_result::<Auto>(conn)
+    })
+    .unwrap();
+    assert_eq!(auto.wal_autocheckpoint, 0);
+}
+
 #[test]
 fn mistyped_urls_never_create_a_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();

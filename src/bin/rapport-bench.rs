@@ -1052,7 +1052,9 @@ impl Load {
                             Req::new("GET", &paths[(n as usize + k) % paths.len()], auth.clone())
                         }
                         Work::Create => Req::new("POST", "/api/v1/customers", auth.clone()).body(
-                            json!({"name": format!("压测客户 {run_id}-{k}-{n}"), "tags": ["压测"]})
+                            // Letters between the numbers: the duplicate check compares
+                            // names without punctuation, so "1-12" and "11-2" would meet.
+                            json!({"name": format!("压测客户 {run_id}c{k}n{n}"), "tags": ["压测"]})
                                 .to_string(),
                         ),
                         Work::Update => {

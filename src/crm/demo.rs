@@ -1055,7 +1055,8 @@ pub fn generate(
     if bulk {
         use diesel::connection::SimpleConnection;
         if let DbConn::Sqlite(c) = conn {
-            for t in [
+            use crate::core::db::bulk;
+            let tables = [
                 "customers",
                 "contacts",
                 "leads",
@@ -1063,13 +1064,41 @@ pub fn generate(
                 "tasks",
                 "products",
                 "opportunities",
-            ] {
-                // With FTS5's own 1 MiB buffer of pending terms. A 64 MiB
-                // buffer rebuilt about a third faster but left a few huge
-                // segments on level 0 that the first single-row writes then
-                // merged whole (see `rebuild_search`).
-                for f in [format!("fts_{t}_tri"), format!("fts_{t}_cjk")] {
-                    crate::core::db::bulk::rebuild_search(c, &f)?;
+            ];
+            let builds: Vec<bulk::SearchBuild> = tables
+                .iter()
+                .flat_map(|t| {
+                    [("tri", "search_text"), ("cjk", "search_cjk")].map(|(k, col)| {
+                        bulk::SearchBuild {
+                            fts: format!("fts_{t}_{k}"),
+                            content: t.to_string(),
+                            column: col.into(),
+                        }
+                    })
+                })
+                .collect();
+            // A new database filled without journal (nobody else has it
+            // open): the indexes are built on every core beside it. A
+            // database that held data (`--force`) rebuilds them in place.
+            let beside = match (
+                crate::core::db::sqlite_journal_mode(c)?.as_str(),
+                crate::core::db::sqlite_file(c)?,
+            ) {
+                ("memory", Some(path)) => Some(path),
+                _ => None,
+            };
+            match beside {
+                Some(path) => {
+                    bulk::build_search_beside(&path, &builds).map_err(AppError::Internal)?
+                }
+                None => {
+                    for b in &builds {
+                        // With FTS5's own 1 MiB buffer of pending terms. A 64 MiB
+                        // buffer rebuilt about a third faster but left a few huge
+                        // segments on level 0 that the first single-row writes then
+                        // merged whole (see `rebuild_search`).
+                        bulk::rebuild_search(c, &b.fts)?;
+                    }
                 }
             }
             c.batch_execute("DELETE FROM settings WHERE key = 'search.bulk_load';")?;

@@ -161,3 +161,148 @@ pub fn rebuild_search(
          INSERT INTO {fts} ({fts}) VALUES ('optimize');"
     ))
 }
+
+/// One FTS5 table of a SQLite database and where it takes its text from:
+/// column `column` of table `content`, rowid `id` (the project's convention).
+pub struct SearchBuild {
+    pub fts: String,
+    pub content: String,
+    pub column: String,
+}
+
+#[derive(QueryableByName)]
+struct Def {
+    #[diesel(sql_type = Text)]
+    def: String,
+}
+
+#[derive(QueryableByName)]
+struct MaxId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn quoted(path: &std::path::Path) -> String {
+    path.display().to_string().replace('\'', "''")
+}
+
+/// Build the FTS5 tables `builds` of the SQLite database `path` at once, one
+/// per core, each in a scratch database beside it, then copy their shadow
+/// tables (`_data`, `_idx`, `_docsize`: the index is nothing else) into
+/// `path`. A `rebuild` runs in the one writer's thread; this way the index
+/// builds of a 1M demo share both cores and the copies are page appends.
+/// Each is built as [`rebuild_search`] builds it: rows in rowid order with
+/// FTS5's own buffer, then `optimize`.
+///
+/// Only for a database nobody else has open and whose search tables are
+/// empty: a new demo database, loaded without journal (`unjournaled`); the
+/// copies run the same way. The scratch files are removed in every case.
+pub fn build_search_beside(path: &std::path::Path, builds: &[SearchBuild]) -> Result<(), String> {
+    use diesel::connection::SimpleConnection;
+    use std::sync::Mutex;
+    let open = |p: &std::path::Path| {
+        diesel::SqliteConnection::establish(&p.display().to_string())
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let scratch = |i: usize| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".search-{i}"));
+        std::path::PathBuf::from(name)
+    };
+    // Largest first (taken from the end), so the last to finish is a small one.
+    let mut order: Vec<(usize, i64)> = {
+        let mut c = open(path)?;
+        builds
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let n: MaxId = diesel::sql_query(format!(
+                    "SELECT COALESCE(MAX(id), 0) AS n FROM {}",
+                    b.content
+                ))
+                .get_result(&mut c)
+                .map_err(|e| format!("{}: {e}", b.content))?;
+                let weight = if b.fts.ends_with("_tri") { 3 } else { 1 };
+                Ok((i, n.n * weight))
+            })
+            .collect::<Result<_, String>>()?
+    };
+    order.sort_by_key(|&(_, w)| w);
+    let queue = Mutex::new(order.into_iter().map(|(i, _)| i).collect::<Vec<_>>());
+    let src = quoted(path);
+    let build_one = |i: usize| -> Result<(), String> {
+        let b = &builds[i];
+        let file = scratch(i);
+        let _ = std::fs::remove_file(&file);
+        let mut c = open(&file)?;
+        let fail = |e: diesel::result::Error| format!("search index {}: {e}", b.fts);
+        c.batch_execute(&format!(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536;
+             ATTACH DATABASE 'file:{src}?mode=ro' AS src;"
+        ))
+        .map_err(fail)?;
+        let def: Def = diesel::sql_query(
+            "SELECT sql AS def FROM src.sqlite_master WHERE type = 'table' AND name = ?",
+        )
+        .bind::<Text, _>(&b.fts)
+        .get_result(&mut c)
+        .map_err(fail)?;
+        c.batch_execute(&format!(
+            "{def};
+             BEGIN;
+             INSERT INTO {fts} (rowid, {col}) SELECT id, {col} FROM src.{content} ORDER BY id;
+             COMMIT;
+             INSERT INTO {fts} ({fts}) VALUES ('optimize');
+             DETACH DATABASE src;",
+            def = def.def,
+            fts = b.fts,
+            col = b.column,
+            content = b.content,
+        ))
+        .map_err(fail)
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, builds.len().max(1));
+    let built = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| -> Result<(), String> {
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                        match next {
+                            Some(i) => build_one(i)?,
+                            None => return Ok(()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a search index build panicked".into())))
+            .collect::<Result<Vec<()>, String>>()
+    });
+    let copied = built.and_then(|_| {
+        let mut c = open(path)?;
+        c.batch_execute("PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;")
+            .map_err(|e| e.to_string())?;
+        for (i, b) in builds.iter().enumerate() {
+            let mut sql = format!("ATTACH DATABASE '{}' AS built; BEGIN;", quoted(&scratch(i)));
+            for shadow in ["data", "idx", "docsize"] {
+                sql.push_str(&format!(
+                    "DELETE FROM main.{f}_{shadow}; INSERT INTO main.{f}_{shadow} SELECT * FROM built.{f}_{shadow};",
+                    f = b.fts
+                ));
+            }
+            sql.push_str("COMMIT; DETACH DATABASE built;");
+            c.batch_execute(&sql)
+                .map_err(|e| format!("search index {}: {e}", b.fts))?;
+        }
+        Ok(())
+    });
+    for i in 0..builds.len() {
+        let _ = std::fs::remove_file(scratch(i));
+    }
+    copied
+}

@@ -13,13 +13,23 @@
 //! "saved" for a write that could still be lost; a failed commit is the
 //! error of every writer in it.
 //!
+//! The shared connection does not checkpoint the WAL itself (SQLite's
+//! automatic checkpoint would copy pages into the database file and fsync it
+//! twice while every writer waits, every ~25 creates): a thread per database
+//! file does, on its own connection, at most every [`CHECKPOINT_PAUSE`] after
+//! commits (`PASSIVE`, which never blocks the writers). Under a steady load
+//! such a checkpoint never quite reaches the end of the WAL, so the WAL would
+//! not start over; once it holds [`WAL_CAP`] frames the writer checkpoints
+//! what is left itself, before it begins its next transaction. Its
+//! sub-journal (savepoints) stays in memory (`temp_store = MEMORY`).
+//!
 //! CLI commands keep writing on their own connection (their bulk loads set
 //! per-connection pragmas): [`enable`] is called by the server only.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -35,6 +45,11 @@ const MAX_BATCH: usize = 64;
 const MAX_OPEN: Duration = Duration::from_millis(10);
 /// A database's shared connection is closed after this long without a write.
 const IDLE: Duration = Duration::from_secs(30);
+/// The least time between two background checkpoints: a hot page (the last
+/// leaf of an index by time) is then copied once for many commits.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
+/// WAL frames (pages) after which the writer checkpoints itself.
+const WAL_CAP: u64 = 16_384;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -55,6 +70,18 @@ struct Writer {
     open: Mutex<Open>,
     ended: Mutex<Ended>,
     ended_cv: Condvar,
+    checkpoints: Arc<Checkpoints>,
+}
+
+/// What the writers and the checkpoint thread of one file share.
+#[derive(Default)]
+struct Checkpoints {
+    /// Commits since the last background checkpoint.
+    pending: Mutex<u64>,
+    wake: Condvar,
+    /// Frames in the WAL as the last checkpoint found them.
+    frames: AtomicU64,
+    started: AtomicBool,
 }
 
 /// The shared connection and the transaction open on it.
@@ -121,27 +148,15 @@ fn writer(key: Key, path: PathBuf) -> Arc<Writer> {
                     failed: VecDeque::new(),
                 }),
                 ended_cv: Condvar::new(),
+                checkpoints: Arc::default(),
             })
         })
         .clone()
 }
 
-#[derive(QueryableByName)]
-struct MainFile {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    file: String,
-}
-
 /// The file `c` has open and its key; `None` without a file.
 fn file_of(c: &mut diesel::SqliteConnection) -> Result<Option<(Key, PathBuf)>, DieselError> {
-    let main: MainFile =
-        diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
-            .get_result(c)?;
-    if main.file.is_empty() {
-        return Ok(None);
-    }
-    let path = PathBuf::from(main.file);
-    Ok(file_key(&path).map(|k| (k, path)))
+    Ok(super::sqlite_file(c)?.and_then(|path| file_key(&path).map(|k| (k, path))))
 }
 
 #[cfg(unix)]
@@ -239,14 +254,26 @@ impl Writer {
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         open.last_used = Instant::now();
         if open.conn.is_none() {
-            let conn = ConnectionManager::new(DbUrl::Sqlite(self.path.clone()))
+            let mut conn = ConnectionManager::new(DbUrl::Sqlite(self.path.clone()))
                 .open()
                 .map_err(|e| failed(e.to_string()))?;
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute(
+                "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;
+                 PRAGMA journal_size_limit = 67108864;",
+            )?;
             open.conn = Some(conn);
+            self.start_checkpoints();
         }
         let batch = match open.batch {
             Some(b) => b,
             None => {
+                if self.checkpoints.frames.load(Ordering::Relaxed) >= WAL_CAP {
+                    // Whatever the result, not again before the thread has
+                    // looked at the WAL once more.
+                    self.checkpoints.frames.store(0, Ordering::Relaxed);
+                    let _ = checkpoint(sqlite(&mut open));
+                }
                 if let Err(e) = AnsiTransactionManager::begin_transaction_sql(
                     sqlite(&mut open),
                     "BEGIN IMMEDIATE",
@@ -296,6 +323,10 @@ impl Writer {
                 }
             }
             open.batch = None;
+            if failure.is_none() {
+                *relock(&self.checkpoints.pending) += 1;
+                self.checkpoints.wake.notify_one();
+            }
             // Recorded before the next batch can begin, so batches end in order.
             let mut ended = relock(&self.ended);
             ended.upto = batch;
@@ -324,6 +355,86 @@ impl Writer {
                     Some(m) => Err(E::from(failed(m.to_string()))),
                     None => Ok(v),
                 }
+            }
+        }
+    }
+}
+
+impl Writer {
+    /// The checkpoint thread of this file, once.
+    fn start_checkpoints(&self) {
+        if self.checkpoints.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (path, shared) = (self.path.clone(), self.checkpoints.clone());
+        let spawned = std::thread::Builder::new()
+            .name("rapport-checkpoint".into())
+            .spawn(move || checkpoints(path, shared));
+        if spawned.is_err() {
+            // No thread: the writer's connection checkpoints as SQLite does.
+            self.checkpoints.started.store(false, Ordering::SeqCst);
+            if let Ok(mut open) = self.open.try_lock()
+                && let Some(DbConn::Sqlite(c)) = open.conn.as_mut()
+            {
+                use diesel::connection::SimpleConnection;
+                let _ = c.batch_execute("PRAGMA wal_autocheckpoint = 1000;");
+            }
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct CheckpointResult {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    log: i32,
+}
+
+/// A `PASSIVE` checkpoint on `c`: how many frames the WAL holds. The WAL
+/// starts over at the first write after a checkpoint that copied them all,
+/// which a steady stream of commits never lets the background one do.
+fn checkpoint(c: &mut diesel::SqliteConnection) -> Result<u64, DieselError> {
+    let r: CheckpointResult = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(c)?;
+    Ok(r.log.max(0) as u64)
+}
+
+/// The checkpoint thread of one database file: after commits, at most every
+/// [`CHECKPOINT_PAUSE`]; ends when the file's writer is gone.
+fn checkpoints(path: PathBuf, shared: Arc<Checkpoints>) {
+    let mut conn: Option<DbConn> = None;
+    let mut last = Instant::now();
+    loop {
+        let mut pending = relock(&shared.pending);
+        while *pending == 0 {
+            if Arc::strong_count(&shared) == 1 {
+                return;
+            }
+            let (p, _) = shared
+                .wake
+                .wait_timeout(pending, Duration::from_secs(1))
+                .unwrap_or_else(|p| p.into_inner());
+            pending = p;
+            if *pending == 0 && last.elapsed() >= IDLE {
+                conn = None;
+            }
+        }
+        drop(pending);
+        let since = last.elapsed();
+        if since < CHECKPOINT_PAUSE {
+            std::thread::sleep(CHECKPOINT_PAUSE - since);
+        }
+        *relock(&shared.pending) = 0;
+        last = Instant::now();
+        if conn.is_none() {
+            conn = ConnectionManager::new(DbUrl::Sqlite(path.clone())).open().ok();
+        }
+        let Some(DbConn::Sqlite(c)) = conn.as_mut() else {
+            continue;
+        };
+        match checkpoint(c) {
+            Ok(frames) => shared.frames.store(frames, Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "WAL checkpoint failed");
+                conn = None;
             }
         }
     }

@@ -328,6 +328,40 @@ where
     }
 }
 
+// SQLite's table-valued `PRAGMA database_list`, as a table so the query
+// below has a fixed type and stays prepared on the connection (the group
+// writer asks it once per write; as `sql_query` it was compiled anew each time).
+diesel::table! {
+    pragma_database_list (seq) {
+        seq -> Integer,
+        name -> Text,
+        file -> Text,
+    }
+}
+
+/// The file of the `main` database of `c`; `None` in memory.
+pub fn sqlite_file(c: &mut diesel::SqliteConnection) -> QueryResult<Option<std::path::PathBuf>> {
+    use pragma_database_list::dsl;
+    let file: String = dsl::pragma_database_list
+        .select(dsl::file)
+        .filter(dsl::name.eq("main"))
+        .get_result(c)?;
+    Ok((!file.is_empty()).then(|| std::path::PathBuf::from(file)))
+}
+
+#[derive(QueryableByName)]
+struct JournalMode {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    journal_mode: String,
+}
+
+/// The journal mode of `c` (`wal`, `memory`, `delete` …).
+pub fn sqlite_journal_mode(c: &mut diesel::SqliteConnection) -> QueryResult<String> {
+    diesel::sql_query("SELECT journal_mode FROM pragma_journal_mode")
+        .get_result::<JournalMode>(c)
+        .map(|j| j.journal_mode)
+}
+
 /// A stable 63-bit key (FNV-1a) for a PostgreSQL advisory lock named `name`.
 pub fn advisory_key(name: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -171,6 +171,26 @@ fn duplicates(
     if clean.dedupe_name.is_empty() && clean.dedupe_phone.is_empty() && clean.email.is_empty() {
         return Ok((vec![], 0));
     }
+    // Most writes have no duplicate: ask first with one statement of fixed
+    // text, which the connection keeps prepared (the full query below is
+    // built as text and prepared anew, a tenth of a create's time). An empty
+    // key binds NULL, which equals nothing.
+    let key = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let probe = customers::table
+        .select(customers::id)
+        .filter(
+            customers::dedupe_name
+                .nullable()
+                .eq(key(&clean.dedupe_name))
+                .or(customers::dedupe_phone.nullable().eq(key(&clean.dedupe_phone)))
+                .or(customers::email.nullable().eq(key(&clean.email))),
+        )
+        .filter(customers::id.ne(exclude.unwrap_or(0)))
+        .limit(1);
+    let any: Option<i64> = crate::with_backend!(conn, c => probe.get_result(c).optional())?;
+    if any.is_none() {
+        return Ok((vec![], 0));
+    }
     let all: Vec<CustomerRow> = build(conn.backend(), None).load(conn)?;
     if all.is_empty() {
         return Ok((vec![], 0));
