@@ -51,7 +51,7 @@ echo 'Bench-Harbour-Lantern-7' | "$BIN" init --admin-email admin@bench.cn --admi
 TIMEFMT="%e s, peak RSS %M KiB"
 echo "== rapport import (duplicate checking, SQLite)"
 /usr/bin/time -f "$TIMEFMT" -o "$DIR/import.time" "$BIN" import customers "$CSV" --json > "$DIR/import.json"
-python3 -c "import json;s=json.load(open('$DIR/import.json'));print(f\"rows {s['rows']} created {s['created']} skipped {s['skipped']} rejected {s['rejected']} in {s['seconds']:.1f} s = {s['rows_per_second']:.0f} rows/s\")"
+python3 -c "import json;s=json.load(open('$DIR/import.json'));print(f\"rows {s['rows']} created {s['created']} skipped {s['skipped']} rejected {s['rejected']} in {s['seconds']:.1f} s = {s['rows_per_second']:.0f} rows/s (rebuild at the end {s.get('rebuild_seconds',0):.1f} s)\")"
 echo "process: $(cat "$DIR/import.time")"
 echo "== sqlite3 .import into a plain table"
 rm -f "$DIR/plain.db"

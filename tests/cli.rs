@@ -858,10 +858,178 @@ fn demo_is_deterministic(backend: common::Backend) {
     assert!(rows[0] == rows[1], "two runs with seed 9 differ");
 }
 
+/// `rapport import --bulk true` (the path a big customer file takes on
+/// SQLite: every secondary index dropped, duplicate keys of existing
+/// customers held in memory, indexes and search index rebuilt at the end):
+/// duplicates of existing customers and within the file are found, an
+/// update run changes the existing record, and afterwards the indexes, the
+/// search index and the batch are as after any import.
+fn bulk_import(backend: common::Backend) {
+    use diesel::RunQueryDsl;
+    let db = common::TestDb::new(&backend);
+    let d = db.dir.path();
+    let env = [
+        ("RAPPORT_DATABASE__URL", db.url.as_str()),
+        ("RAPPORT_LOG__KEEP", "0"),
+    ];
+    let o = rapport_stdin(
+        d,
+        &[
+            "init",
+            "--admin-email",
+            "boss@example.cn",
+            "--password-stdin",
+        ],
+        &env,
+        "Amber-Orchard-Kite-58\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let first = d.join("first.csv");
+    std::fs::write(
+        &first,
+        "客户名称,手机号,电子邮件,城市\n深圳市星河科技有限公司,13800000001,xinghe@example.cn,深圳\nGoldsmith Trading,13800000002,gold@example.com,Hong Kong\n",
+    )
+    .unwrap();
+    let o = rapport(d, &["import", "customers", first.to_str().unwrap()], &env);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let indexes = |conn: &mut rapport::core::db::DbConn| -> Vec<String> {
+        match backend {
+            common::Backend::Sqlite => texts(
+                conn,
+                "SELECT name AS v FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customers' AND sql IS NOT NULL ORDER BY name",
+            ),
+            _ => texts(
+                conn,
+                "SELECT indexname AS v FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'customers' ORDER BY indexname",
+            ),
+        }
+    };
+    let mut conn = db.connect();
+    let before = indexes(&mut conn);
+    assert!(before.len() > 10, "{before:?}");
+
+    // 300 new customers, one with the phone of an existing one, one with
+    // the e-mail of another, and a repeat of a row of the file.
+    let mut csv = String::from("客户名称,手机号,电子邮件,城市,备注\n");
+    for i in 0..300 {
+        csv.push_str(&format!(
+            "\"杭州云帆贸易{i}有限公司\",139{i:08},c{i}@example.cn,杭州,\"第一行\n第二行\"\n"
+        ));
+    }
+    csv.push_str("深圳星河,13800000001,,深圳,\n");
+    csv.push_str("Gold,,GOLD@example.com,,\n");
+    csv.push_str("\"杭州云帆贸易7有限公司\",13900000007,c7@example.cn,杭州,\n");
+    let file = d.join("bulk.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let o = rapport(
+        d,
+        &[
+            "import",
+            "customers",
+            file.to_str().unwrap(),
+            "--bulk",
+            "true",
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(summary["status"], "done", "{summary}");
+    assert_eq!(summary["created"], 300, "{summary}");
+    assert_eq!(summary["skipped"], 3, "{summary}");
+
+    // The same existing customer, updated in bulk mode by its phone.
+    let update = d.join("update.csv");
+    std::fs::write(
+        &update,
+        "客户名称,手机号,城市\n深圳市星河科技有限公司,13800000001,广州\n",
+    )
+    .unwrap();
+    let o = rapport(
+        d,
+        &[
+            "import",
+            "customers",
+            update.to_str().unwrap(),
+            "--bulk",
+            "true",
+            "--on-duplicate",
+            "update",
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(summary["updated"], 1, "{summary}");
+    assert_eq!(
+        texts(
+            &mut conn,
+            "SELECT city AS v FROM customers WHERE name = '深圳市星河科技有限公司'"
+        ),
+        vec!["广州".to_string()]
+    );
+
+    assert_eq!(indexes(&mut conn), before, "the indexes come back");
+    assert_eq!(
+        texts(&mut conn, "SELECT COUNT(*) || '' AS v FROM customers"),
+        vec!["302".to_string()]
+    );
+    assert!(
+        texts(
+            &mut conn,
+            "SELECT key AS v FROM settings WHERE key = 'search.bulk_load'"
+        )
+        .is_empty()
+    );
+    if let common::Backend::Sqlite = backend {
+        for f in ["fts_customers_tri", "fts_customers_cjk"] {
+            diesel::sql_query(format!(
+                "INSERT INTO {f} ({f}, rank) VALUES ('integrity-check', 1)"
+            ))
+            .execute(&mut conn)
+            .unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
+        let left: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".search-"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+    // Searchable through the server, old and new customers alike.
+    let token = stdout(&rapport(
+        d,
+        &["token", "create", "--user", "boss@example.cn"],
+        &env,
+    ))
+    .trim()
+    .to_string();
+    drop(conn);
+    let srv = common::TestServer::start_with_db(db, |_| {});
+    let c = common::Client::with_token(&srv, &token);
+    for (q, n) in [
+        ("云帆贸易123有限", 1),
+        ("smith", 1),
+        ("星河", 1),
+        ("杭州云帆", 300),
+    ] {
+        let page = c
+            .get(&format!(
+                "/api/v1/customers?total=1&q={}",
+                common::url_encode(q)
+            ))
+            .json();
+        assert_eq!(page["total"]["count"], n, "{q}: {page}");
+    }
+}
+
 both_backends!(
     serve_until_sigterm,
     admin_commands_from_the_shell,
     demo_data,
     demo_is_deterministic,
-    json_results_and_time_zone_checks
+    json_results_and_time_zone_checks,
+    bulk_import
 );

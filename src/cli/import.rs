@@ -271,6 +271,13 @@ fn run_import(
         s.skipped,
         s.rejected
     );
+    if s.rebuild_seconds > 0.0 {
+        say!(
+            "bulk load: {:.1} s loading rows, {:.1} s rebuilding the indexes and the search index",
+            s.seconds - s.rebuild_seconds,
+            s.rebuild_seconds
+        );
+    }
     say!(
         "file: {}, encoding {}{}",
         s.format,

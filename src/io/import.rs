@@ -113,6 +113,9 @@ pub struct Summary {
     pub skipped: u64,
     pub rejected: u64,
     pub seconds: f64,
+    /// Of `seconds`, the end of a bulk load: rebuilding the indexes and
+    /// the search index (0 otherwise).
+    pub rebuild_seconds: f64,
     pub rows_per_second: f64,
     pub error_file: Option<String>,
     /// The first problems (all are in the error file).
@@ -783,9 +786,80 @@ const FTS_TABLES: &[&str] = &[
     "opportunities",
 ];
 
-/// Indexes a bulk load keeps (the duplicate lookups use them).
-fn kept_index(name: &str) -> bool {
-    name.contains("dedupe") || name.ends_with("_email")
+/// The duplicate keys of the customers that were there when a bulk load
+/// began: the load drops the duplicate-key indexes with the others (at a
+/// million rows, every chunk's random inserts into them rewrote tens of
+/// megabytes of index pages) and looks existing records up here instead.
+/// Keys are 64-bit hashes, as for the duplicates within the file.
+#[derive(Default)]
+struct KnownKeys {
+    one: HashMap<u64, i64>,
+    more: HashMap<u64, Vec<i64>>,
+}
+
+#[derive(diesel::QueryableByName)]
+struct KeysOfRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    dedupe_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    dedupe_phone: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    email: String,
+}
+
+impl KnownKeys {
+    fn load(conn: &mut DbConn) -> Result<KnownKeys, AppError> {
+        let mut known = KnownKeys::default();
+        let mut after = 0i64;
+        loop {
+            let page: Vec<KeysOfRow> = diesel::sql_query(
+                "SELECT id, dedupe_name, dedupe_phone, email FROM customers WHERE id > ? ORDER BY id LIMIT 10000",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(after)
+            .load(conn)?;
+            let Some(last) = page.last() else {
+                return Ok(known);
+            };
+            after = last.id;
+            for r in &page {
+                for (kind, v) in [(0u8, &r.dedupe_name), (1, &r.dedupe_phone), (2, &r.email)] {
+                    if !v.is_empty() {
+                        known.add(key_hash(kind, v), r.id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, h: u64, id: i64) {
+        match self.one.get(&h) {
+            None => {
+                self.one.insert(h, id);
+            }
+            Some(first) if *first != id => {
+                let ids = self.more.entry(h).or_insert_with(|| vec![*first]);
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The records holding any of `keys`, by key hash (as [`existing`]).
+    fn found(&self, keys: &[(u8, String)]) -> HashMap<u64, Vec<i64>> {
+        let mut out = HashMap::new();
+        for (kind, v) in keys {
+            let h = key_hash(*kind, v);
+            if let Some(id) = self.one.get(&h) {
+                let ids = self.more.get(&h).cloned().unwrap_or_else(|| vec![*id]);
+                out.insert(h, ids);
+            }
+        }
+        out
+    }
 }
 
 #[derive(diesel::QueryableByName)]
@@ -821,11 +895,7 @@ fn begin_bulk(conn: &mut DbConn, batch: i64, table: &str) -> Result<(), AppError
     for t in FTS_TABLES {
         state.high.push((t.to_string(), max_id(conn, t)?));
     }
-    state.indexes = defs
-        .into_iter()
-        .filter(|d| !kept_index(&d.name))
-        .map(|d| (d.name, d.def))
-        .collect();
+    state.indexes = defs.into_iter().map(|d| (d.name, d.def)).collect();
     write_tx(conn, |conn| -> Result<(), AppError> {
         diesel::update(ib::table.find(batch))
             .set(ib::state.eq(serde_json::to_string(&state).unwrap_or_default()))
@@ -841,32 +911,115 @@ fn begin_bulk(conn: &mut DbConn, batch: i64, table: &str) -> Result<(), AppError
 /// Put back what a bulk load dropped: indexes, per-row search indexing,
 /// and the search index of every table written meanwhile.
 fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
+    use crate::core::db::bulk;
     let raw: String = ib::table.find(batch).select(ib::state).first(conn)?;
     let state: BulkState = serde_json::from_str(&raw).unwrap_or_default();
     if state.indexes.is_empty() && state.high.is_empty() {
         return Ok(());
     }
-    write_tx(conn, |conn| -> Result<(), AppError> {
-        crate::core::db::bulk::index_builds(conn, |conn| -> QueryResult<()> {
-            for (_, def) in &state.indexes {
-                let def = def.replacen("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1);
-                diesel::sql_query(def).execute(conn)?;
+    let mut written = Vec::new();
+    for (t, high) in &state.high {
+        if max_id(conn, t)? > *high || t == "customers" {
+            written.push(t.clone());
+        }
+    }
+    // The command line writes on its own connection: the customers' two
+    // search indexes are then built on other cores, each in a scratch
+    // database beside this one, while this connection rebuilds the table
+    // indexes, and copied in. The builders start inside the transaction
+    // that holds the write lock, so they read exactly the rows it sees. In
+    // the server a write runs on the shared connection, which rebuilds in
+    // place.
+    let beside = match conn {
+        DbConn::Sqlite(c) if !crate::core::db::group::enabled() => crate::core::db::sqlite_file(c)?,
+        _ => None,
+    };
+    let builds: Vec<bulk::SearchBuild> = match &beside {
+        Some(_) if written.iter().any(|t| t == "customers") => [
+            ("fts_customers_tri", "search_text"),
+            ("fts_customers_cjk", "search_cjk"),
+        ]
+        .map(|(fts, column)| bulk::SearchBuild {
+            fts: fts.into(),
+            content: "customers".into(),
+            column: column.into(),
+        })
+        .into(),
+        _ => Vec::new(),
+    };
+    let in_place: Vec<String> = written
+        .iter()
+        .filter(|t| builds.is_empty() || t.as_str() != "customers")
+        .cloned()
+        .collect();
+    let files: Vec<PathBuf> = match &beside {
+        Some(path) => (0..builds.len())
+            .map(|i| bulk::scratch_path(path, i))
+            .collect(),
+        None => Vec::new(),
+    };
+    for (i, f) in files.iter().enumerate() {
+        let _ = std::fs::remove_file(f);
+        diesel::sql_query(format!("ATTACH DATABASE '{}' AS built{i}", bulk::quoted(f)))
+            .execute(conn)?;
+    }
+    let work = |conn: &mut DbConn| -> Result<(), AppError> {
+        // The first statement writes, so the transaction holds the write
+        // lock before the builders start reading.
+        diesel::sql_query("DELETE FROM settings WHERE key = 'search.bulk_load'").execute(conn)?;
+        std::thread::scope(|s| -> Result<(), AppError> {
+            let builders: Vec<_> = match &beside {
+                Some(path) => builds
+                    .iter()
+                    .zip(&files)
+                    .map(|(b, f)| s.spawn(move || bulk::build_scratch(path, f, b)))
+                    .collect(),
+                None => Vec::new(),
+            };
+            let indexes = bulk::index_builds(conn, |conn| -> QueryResult<()> {
+                for (_, def) in &state.indexes {
+                    let def = def.replacen("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1);
+                    diesel::sql_query(def).execute(conn)?;
+                }
+                Ok(())
+            });
+            for h in builders {
+                h.join()
+                    .unwrap_or_else(|_| Err("a search index build panicked".into()))
+                    .map_err(AppError::Internal)?;
             }
+            indexes?;
             Ok(())
         })?;
-        diesel::sql_query("DELETE FROM settings WHERE key = 'search.bulk_load'").execute(conn)?;
-        for (t, high) in &state.high {
-            if max_id(conn, t)? > *high || t == "customers" {
-                for f in [format!("fts_{t}_tri"), format!("fts_{t}_cjk")] {
-                    crate::core::db::bulk::rebuild_search(conn, &f)?;
-                }
+        if let DbConn::Sqlite(c) = conn {
+            use diesel::connection::SimpleConnection;
+            for (i, b) in builds.iter().enumerate() {
+                c.batch_execute(&bulk::copy_built_sql(&format!("built{i}"), b))?;
+            }
+        }
+        for t in &in_place {
+            for f in [format!("fts_{t}_tri"), format!("fts_{t}_cjk")] {
+                crate::core::db::bulk::rebuild_search(conn, &f)?;
             }
         }
         diesel::update(ib::table.find(batch))
             .set(ib::state.eq("{}"))
             .execute(conn)?;
         Ok(())
-    })
+    };
+    // `BEGIN IMMEDIATE` (what `write_tx` opens) would also lock the attached
+    // scratch databases against their builders: a deferred transaction
+    // locks each database when it first uses it.
+    let done = if files.is_empty() {
+        write_tx(conn, work)
+    } else {
+        conn.transaction(work)
+    };
+    for (i, f) in files.iter().enumerate() {
+        let _ = diesel::sql_query(format!("DETACH DATABASE built{i}")).execute(conn);
+        let _ = std::fs::remove_file(f);
+    }
+    done
 }
 
 /// Run an import of `plan` as batch `batch` (already created as `running`;
@@ -918,9 +1071,16 @@ pub fn run(
         && conn.backend() == Backend::Sqlite
         && spec.name == "customers"
         && opts.bulk.unwrap_or(file_size >= 32 << 20);
-    if let (true, Some(b)) = (bulk, batch) {
-        begin_bulk(conn, b, spec.name)?;
-    }
+    let known = match (bulk, batch) {
+        (true, Some(b)) => {
+            let known = (opts.on_duplicate != OnDuplicate::Create)
+                .then(|| KnownKeys::load(conn))
+                .transpose()?;
+            begin_bulk(conn, b, spec.name)?;
+            known
+        }
+        _ => None,
+    };
     let mut errors = ErrorFile {
         path: error_path,
         w: None,
@@ -930,7 +1090,10 @@ pub fn run(
     let mut seen: HashMap<u64, u64> = HashMap::new();
     let mut lk = Lookups::default();
     let ctx = actor.audit();
-    let outcome = (|| -> Result<bool, AppError> {
+    // A bulk import writes many multi-row inserts: with a bigger page cache
+    // and the statement journal in memory (the server's shared writer
+    // already keeps its own in memory).
+    let outcome = crate::core::db::bulk::big_writes(conn, |conn| -> Result<bool, AppError> {
         loop {
             let mut rows: Vec<Row> = Vec::with_capacity(CHUNK);
             for r in plan.source.by_ref().take(CHUNK) {
@@ -952,6 +1115,7 @@ pub fn run(
                 &rows,
                 &mut counts,
                 &mut seen,
+                known.as_ref(),
                 &mut lk,
                 &mut errors,
                 &mut summary.problems,
@@ -960,9 +1124,11 @@ pub fn run(
                 return Ok(false);
             }
         }
-    })();
+    });
     if let (true, Some(b)) = (bulk, batch) {
+        let rebuild = Instant::now();
         end_bulk(conn, b)?;
+        summary.rebuild_seconds = rebuild.elapsed().as_secs_f64();
     }
     let error_file = errors.finish()?;
     summary.rows = counts.rows;
@@ -1060,6 +1226,7 @@ fn chunk(
     rows: &[Row],
     counts: &mut Counts,
     seen: &mut HashMap<u64, u64>,
+    known: Option<&KnownKeys>,
     lk: &mut Lookups,
     errors: &mut ErrorFile,
     problems: &mut Vec<Problem>,
@@ -1101,7 +1268,10 @@ fn chunk(
         HashMap::new()
     } else {
         let keys: Vec<(u8, String)> = fresh.iter().flat_map(|(_, p)| p.keys.clone()).collect();
-        existing(conn, spec, &keys)?
+        match known {
+            Some(k) => k.found(&keys),
+            None => existing(conn, spec, &keys)?,
+        }
     };
     let mut creates: Vec<Prepared> = Vec::new();
     let mut updates: Vec<(usize, i64, Prepared)> = Vec::new();
@@ -1239,12 +1409,17 @@ fn insert_all(
                 r.owner_id = None;
             }
         }
-        for part in rows.chunks(PER_STATEMENT) {
-            let new: Vec<i64> = with_backend!(conn, c => diesel::insert_into(customers::table)
-                .values(part)
-                .returning(customers::id)
-                .get_results(c))?;
-            ids.extend(new);
+        match conn {
+            DbConn::Sqlite(c) => ids = NewCustomer::insert_sqlite(c, &rows)?,
+            DbConn::Pg(c) => {
+                for part in rows.chunks(PER_STATEMENT) {
+                    let new: Vec<i64> = diesel::insert_into(customers::table)
+                        .values(part)
+                        .returning(customers::id)
+                        .get_results(c)?;
+                    ids.extend(new);
+                }
+            }
         }
         if let Some(pool) = opts.pool_id {
             for part in ids.chunks(500) {

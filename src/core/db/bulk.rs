@@ -72,11 +72,44 @@ where
 }
 
 #[derive(QueryableByName)]
-struct SorterSettings {
+struct PragmaValue {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    cache_size: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    threads: i64,
+    v: i64,
+}
+
+/// Run `f` with the SQLite connection's integer pragmas `set` (name, value)
+/// changed, then put their values back (also when `f` fails). PostgreSQL:
+/// `f` runs as it is. Only outside a transaction: changing `temp_store`
+/// drops the connection's temporary tables.
+pub fn with_pragmas<T, E>(
+    conn: &mut DbConn,
+    set: &[(&str, i64)],
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::SimpleConnection;
+    let DbConn::Sqlite(c) = conn else {
+        return f(conn);
+    };
+    let mut before = Vec::with_capacity(set.len());
+    for (name, _) in set {
+        let v: PragmaValue =
+            diesel::sql_query(format!("SELECT {name} AS v FROM pragma_{name}")).get_result(c)?;
+        before.push((*name, v.v));
+    }
+    let pragmas = |list: &[(&str, i64)]| -> String {
+        list.iter()
+            .map(|(name, v)| format!("PRAGMA {name} = {v};"))
+            .collect()
+    };
+    c.batch_execute(&pragmas(set))?;
+    let result = f(conn);
+    if let DbConn::Sqlite(c) = conn {
+        c.batch_execute(&pragmas(&before))?;
+    }
+    result
 }
 
 /// Run `build` (a run of `CREATE INDEX`) with SQLite's sorter set up for
@@ -95,25 +128,29 @@ pub fn index_builds<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    use diesel::connection::SimpleConnection;
-    let DbConn::Sqlite(c) = conn else {
-        return build(conn);
-    };
-    let before: SorterSettings =
-        diesel::sql_query("SELECT cache_size, threads FROM pragma_cache_size, pragma_threads")
-            .get_result(c)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    c.batch_execute(&format!(
-        "PRAGMA cache_size = -16384; PRAGMA threads = {threads};"
-    ))?;
-    let result = build(conn);
-    if let DbConn::Sqlite(c) = conn {
-        c.batch_execute(&format!(
-            "PRAGMA cache_size = {}; PRAGMA threads = {};",
-            before.cache_size, before.threads
-        ))?;
-    }
-    result
+    with_pragmas(
+        conn,
+        &[("cache_size", -16384), ("threads", threads as i64)],
+        build,
+    )
+}
+
+/// Run `load` (many multi-row inserts into a big table, e.g. an import's
+/// chunks) with a 64 MiB page cache, so the pages of the indexes it updates
+/// stay in memory instead of being spilled and read back, and the statement
+/// journal in memory (`temp_store = MEMORY`): every multi-row insert inside
+/// a transaction keeps the original of each page it changes in case it
+/// fails halfway, and on a file that was a quarter of the insert time.
+/// Settings put back afterwards; PostgreSQL: `load` runs as it is.
+pub fn big_writes<T, E>(
+    conn: &mut DbConn,
+    load: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    with_pragmas(conn, &[("cache_size", -65536), ("temp_store", 2)], load)
 }
 
 /// Run `load` on a SQLite database that nobody else has open with the
@@ -182,8 +219,74 @@ struct MaxId {
     n: i64,
 }
 
-fn quoted(path: &std::path::Path) -> String {
+pub fn quoted(path: &std::path::Path) -> String {
     path.display().to_string().replace('\'', "''")
+}
+
+/// A scratch database beside `path` for search index `i`.
+pub fn scratch_path(path: &std::path::Path, i: usize) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".search-{i}"));
+    std::path::PathBuf::from(name)
+}
+
+fn open_file(p: &std::path::Path) -> Result<diesel::SqliteConnection, String> {
+    diesel::SqliteConnection::establish(&p.display().to_string())
+        .map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// Build search index `b` of the SQLite database `src` (opened read only,
+/// so it reads what was committed when it starts) into the new database
+/// `file` (absent or empty), as [`rebuild_search`] builds it: rows in rowid order with FTS5's
+/// own buffer, then `optimize`.
+pub fn build_scratch(
+    src: &std::path::Path,
+    file: &std::path::Path,
+    b: &SearchBuild,
+) -> Result<(), String> {
+    use diesel::connection::SimpleConnection;
+    let mut c = open_file(file)?;
+    let fail = |e: diesel::result::Error| format!("search index {}: {e}", b.fts);
+    c.batch_execute(&format!(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536;
+         ATTACH DATABASE 'file:{}?mode=ro' AS src;",
+        quoted(src)
+    ))
+    .map_err(fail)?;
+    let def: Def = diesel::sql_query(
+        "SELECT sql AS def FROM src.sqlite_master WHERE type = 'table' AND name = ?",
+    )
+    .bind::<Text, _>(&b.fts)
+    .get_result(&mut c)
+    .map_err(fail)?;
+    c.batch_execute(&format!(
+        "{def};
+         BEGIN;
+         INSERT INTO {fts} (rowid, {col}) SELECT id, {col} FROM src.{content} ORDER BY id;
+         COMMIT;
+         INSERT INTO {fts} ({fts}) VALUES ('optimize');
+         DETACH DATABASE src;",
+        def = def.def,
+        fts = b.fts,
+        col = b.column,
+        content = b.content,
+    ))
+    .map_err(fail)
+}
+
+/// The SQL that replaces search index `b` of `main` by the one built in
+/// the attached database `schema` (its shadow tables: `_data`, `_idx`,
+/// `_docsize`; the index is nothing else).
+pub fn copy_built_sql(schema: &str, b: &SearchBuild) -> String {
+    ["data", "idx", "docsize"]
+        .iter()
+        .map(|shadow| {
+            format!(
+                "DELETE FROM main.{f}_{shadow}; INSERT INTO main.{f}_{shadow} SELECT * FROM {schema}.{f}_{shadow};",
+                f = b.fts
+            )
+        })
+        .collect()
 }
 
 /// Build the FTS5 tables `builds` of the SQLite database `path` at once, one
@@ -200,15 +303,8 @@ fn quoted(path: &std::path::Path) -> String {
 pub fn build_search_beside(path: &std::path::Path, builds: &[SearchBuild]) -> Result<(), String> {
     use diesel::connection::SimpleConnection;
     use std::sync::Mutex;
-    let open = |p: &std::path::Path| {
-        diesel::SqliteConnection::establish(&p.display().to_string())
-            .map_err(|e| format!("{}: {e}", p.display()))
-    };
-    let scratch = |i: usize| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(format!(".search-{i}"));
-        std::path::PathBuf::from(name)
-    };
+    let open = open_file;
+    let scratch = |i: usize| scratch_path(path, i);
     // Largest first (taken from the end), so the last to finish is a small one.
     let mut order: Vec<(usize, i64)> = {
         let mut c = open(path)?;
@@ -229,37 +325,9 @@ pub fn build_search_beside(path: &std::path::Path, builds: &[SearchBuild]) -> Re
     };
     order.sort_by_key(|&(_, w)| w);
     let queue = Mutex::new(order.into_iter().map(|(i, _)| i).collect::<Vec<_>>());
-    let src = quoted(path);
-    let build_one = |i: usize| -> Result<(), String> {
-        let b = &builds[i];
-        let file = scratch(i);
-        let _ = std::fs::remove_file(&file);
-        let mut c = open(&file)?;
-        let fail = |e: diesel::result::Error| format!("search index {}: {e}", b.fts);
-        c.batch_execute(&format!(
-            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536;
-             ATTACH DATABASE 'file:{src}?mode=ro' AS src;"
-        ))
-        .map_err(fail)?;
-        let def: Def = diesel::sql_query(
-            "SELECT sql AS def FROM src.sqlite_master WHERE type = 'table' AND name = ?",
-        )
-        .bind::<Text, _>(&b.fts)
-        .get_result(&mut c)
-        .map_err(fail)?;
-        c.batch_execute(&format!(
-            "{def};
-             BEGIN;
-             INSERT INTO {fts} (rowid, {col}) SELECT id, {col} FROM src.{content} ORDER BY id;
-             COMMIT;
-             INSERT INTO {fts} ({fts}) VALUES ('optimize');
-             DETACH DATABASE src;",
-            def = def.def,
-            fts = b.fts,
-            col = b.column,
-            content = b.content,
-        ))
-        .map_err(fail)
+    let build_one = |i: usize| {
+        let _ = std::fs::remove_file(scratch(i));
+        build_scratch(path, &scratch(i), &builds[i])
     };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -280,7 +348,10 @@ pub fn build_search_beside(path: &std::path::Path, builds: &[SearchBuild]) -> Re
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a search index build panicked".into())))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a search index build panicked".into()))
+            })
             .collect::<Result<Vec<()>, String>>()
     });
     let copied = built.and_then(|_| {
@@ -288,14 +359,11 @@ pub fn build_search_beside(path: &std::path::Path, builds: &[SearchBuild]) -> Re
         c.batch_execute("PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;")
             .map_err(|e| e.to_string())?;
         for (i, b) in builds.iter().enumerate() {
-            let mut sql = format!("ATTACH DATABASE '{}' AS built; BEGIN;", quoted(&scratch(i)));
-            for shadow in ["data", "idx", "docsize"] {
-                sql.push_str(&format!(
-                    "DELETE FROM main.{f}_{shadow}; INSERT INTO main.{f}_{shadow} SELECT * FROM built.{f}_{shadow};",
-                    f = b.fts
-                ));
-            }
-            sql.push_str("COMMIT; DETACH DATABASE built;");
+            let sql = format!(
+                "ATTACH DATABASE '{}' AS built; BEGIN; {} COMMIT; DETACH DATABASE built;",
+                quoted(&scratch(i)),
+                copy_built_sql("built", b)
+            );
             c.batch_execute(&sql)
                 .map_err(|e| format!("search index {}: {e}", b.fts))?;
         }

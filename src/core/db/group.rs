@@ -58,6 +58,12 @@ pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
 }
 
+/// Whether this process shares writing connections (the server): a write
+/// transaction then runs on the shared connection, not the caller's.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// A database file: device and inode, so two paths to one file share a
 /// writer, and a file swapped in by a restore gets its own.
 type Key = (u64, u64);
@@ -425,7 +431,9 @@ fn checkpoints(path: PathBuf, shared: Arc<Checkpoints>) {
         *relock(&shared.pending) = 0;
         last = Instant::now();
         if conn.is_none() {
-            conn = ConnectionManager::new(DbUrl::Sqlite(path.clone())).open().ok();
+            conn = ConnectionManager::new(DbUrl::Sqlite(path.clone()))
+                .open()
+                .ok();
         }
         let Some(DbConn::Sqlite(c)) = conn.as_mut() else {
             continue;

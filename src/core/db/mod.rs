@@ -5,7 +5,7 @@
 //! connection variant, never scattered through the stores.
 
 pub mod bulk;
-mod group;
+pub mod group;
 pub mod migrations;
 pub mod schema;
 

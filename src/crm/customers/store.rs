@@ -182,7 +182,9 @@ fn duplicates(
             customers::dedupe_name
                 .nullable()
                 .eq(key(&clean.dedupe_name))
-                .or(customers::dedupe_phone.nullable().eq(key(&clean.dedupe_phone)))
+                .or(customers::dedupe_phone
+                    .nullable()
+                    .eq(key(&clean.dedupe_phone)))
                 .or(customers::email.nullable().eq(key(&clean.email))),
         )
         .filter(customers::id.ne(exclude.unwrap_or(0)))
