@@ -917,12 +917,6 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
     if state.indexes.is_empty() && state.high.is_empty() {
         return Ok(());
     }
-    let mut written = Vec::new();
-    for (t, high) in &state.high {
-        if max_id(conn, t)? > *high || t == "customers" {
-            written.push(t.clone());
-        }
-    }
     // The command line writes on its own connection: the customers' two
     // search indexes are then built on other cores, each in a scratch
     // database beside this one, while this connection rebuilds the table
@@ -935,7 +929,7 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
         _ => None,
     };
     let builds: Vec<bulk::SearchBuild> = match &beside {
-        Some(_) if written.iter().any(|t| t == "customers") => [
+        Some(_) if state.high.iter().any(|(t, _)| t == "customers") => [
             ("fts_customers_tri", "search_text"),
             ("fts_customers_cjk", "search_cjk"),
         ]
@@ -947,11 +941,6 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
         .into(),
         _ => Vec::new(),
     };
-    let in_place: Vec<String> = written
-        .iter()
-        .filter(|t| builds.is_empty() || t.as_str() != "customers")
-        .cloned()
-        .collect();
     let files: Vec<PathBuf> = match &beside {
         Some(path) => (0..builds.len())
             .map(|i| bulk::scratch_path(path, i))
@@ -995,6 +984,15 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
             use diesel::connection::SimpleConnection;
             for (i, b) in builds.iter().enumerate() {
                 c.batch_execute(&bulk::copy_built_sql(&format!("built{i}"), b))?;
+            }
+        }
+        // Tables others wrote to while per-row search indexing was off
+        // (asked inside the transaction: nobody writes now).
+        let mut in_place = Vec::new();
+        for (t, high) in &state.high {
+            let built = !builds.is_empty() && t == "customers";
+            if !built && (max_id(conn, t)? > *high || t == "customers") {
+                in_place.push(t.clone());
             }
         }
         for t in &in_place {
