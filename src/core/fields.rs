@@ -208,23 +208,30 @@ pub fn list(
     entity: Option<&str>,
     active_only: bool,
 ) -> QueryResult<Vec<FieldDef>> {
-    let mut q = custom_fields::table.into_boxed();
-    if let Some(e) = entity {
-        q = q.filter(custom_fields::entity.eq(e.to_string()));
-    }
-    if active_only {
-        q = q.filter(custom_fields::active.eq(true));
-    }
-    Ok(q.order((
+    // Typed queries on the backend's own connection stay prepared (every
+    // create and update reads the definitions); a boxed one was built as
+    // SQL text and compiled anew each time.
+    let order = (
         custom_fields::entity,
         custom_fields::sort_order,
         custom_fields::id,
-    ))
-    .select(FieldRow::as_select())
-    .load(conn)?
-    .into_iter()
-    .map(FieldDef::from)
-    .collect())
+    );
+    let rows: Vec<FieldRow> = match entity {
+        Some(e) => crate::with_backend!(conn, c => custom_fields::table
+            .filter(custom_fields::entity.eq(e))
+            .order(order)
+            .select(FieldRow::as_select())
+            .load(c))?,
+        None => crate::with_backend!(conn, c => custom_fields::table
+            .order(order)
+            .select(FieldRow::as_select())
+            .load(c))?,
+    };
+    Ok(rows
+        .into_iter()
+        .filter(|r| !active_only || r.active)
+        .map(FieldDef::from)
+        .collect())
 }
 
 pub fn get(conn: &mut DbConn, id: i64) -> Result<FieldDef, AppError> {

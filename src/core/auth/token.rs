@@ -139,11 +139,13 @@ pub enum Refused {
 
 /// The live token for a secret; records when it was last used (at most once a minute).
 pub fn authenticate(conn: &mut DbConn, secret: &str) -> QueryResult<Result<ApiToken, Refused>> {
-    let Some(tok) = api_tokens::table
-        .filter(api_tokens::token_hash.eq(hash_token(secret.trim())))
+    let hash = hash_token(secret.trim());
+    // On the backend's own connection, where the statement stays prepared.
+    let Some(tok) = crate::with_backend!(conn, c => api_tokens::table
+        .filter(api_tokens::token_hash.eq(&hash))
         .select(ApiToken::as_select())
-        .first(conn)
-        .optional()?
+        .first(c)
+        .optional())?
     else {
         return Ok(Err(Refused::Unknown));
     };

@@ -156,15 +156,15 @@ pub fn find(conn: &mut DbConn, key: &str) -> Result<Role, AppError> {
 
 /// Roles held by one user.
 pub fn for_user(conn: &mut DbConn, user_id: i64) -> QueryResult<Vec<Role>> {
-    Ok(roles::table
+    // On the backend's own connection, where the statement stays prepared
+    // (every request's actor reads its roles).
+    let rows: Vec<RoleRow> = crate::with_backend!(conn, c => roles::table
         .inner_join(user_roles::table)
         .filter(user_roles::user_id.eq(user_id))
         .order(roles::id)
         .select(RoleRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Role::from)
-        .collect())
+        .load(c))?;
+    Ok(rows.into_iter().map(Role::from).collect())
 }
 
 /// Active users holding a role that grants `admin.manage`.

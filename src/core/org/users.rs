@@ -186,12 +186,14 @@ pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 pub fn get(conn: &mut DbConn, id: i64) -> Result<User, AppError> {
-    users::table
+    // On the backend's own connection, where the statement stays prepared
+    // (every request's actor reads its user).
+    crate::with_backend!(conn, c => users::table
         .find(id)
         .select(User::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| AppError::NotFound(format!("user {id} not found")))
+        .first(c)
+        .optional())?
+    .ok_or_else(|| AppError::NotFound(format!("user {id} not found")))
 }
 
 pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>> {
