@@ -896,7 +896,7 @@ fn bulk_import(backend: common::Backend) {
         match backend {
             common::Backend::Sqlite => texts(
                 conn,
-                "SELECT name AS v FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customers' AND sql IS NOT NULL ORDER BY name",
+                "SELECT name || ': ' || sql AS v FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customers' AND sql IS NOT NULL ORDER BY name",
             ),
             _ => texts(
                 conn,
@@ -938,6 +938,13 @@ fn bulk_import(backend: common::Backend) {
     assert_eq!(summary["status"], "done", "{summary}");
     assert_eq!(summary["created"], 300, "{summary}");
     assert_eq!(summary["skipped"], 3, "{summary}");
+    if let common::Backend::Sqlite = backend {
+        // The bulk path ran (PostgreSQL imports as always).
+        assert!(
+            summary["rebuild_seconds"].as_f64().unwrap() > 0.0,
+            "{summary}"
+        );
+    }
 
     // The same existing customer, updated in bulk mode by its phone.
     let update = d.join("update.csv");
@@ -971,6 +978,48 @@ fn bulk_import(backend: common::Backend) {
         vec!["广州".to_string()]
     );
 
+    // A bulk import that fails after its first chunk of 5,000 rows (a byte
+    // that is not UTF-8 on its last line), in update mode so the load also
+    // changes an existing customer's search entries: rolled back whole,
+    // the existing customer as it was, the search index intact.
+    let mut csv = String::from("客户名称,手机号,城市\n星河科技（深圳）,13800000001,上海\n");
+    for i in 0..5_100 {
+        csv.push_str(&format!("临时客户{i},137{i:08},北京\n"));
+    }
+    let mut bytes = csv.into_bytes();
+    bytes.extend_from_slice(b"\xff\xfe broken,13700999999,\xff\n");
+    let broken = d.join("broken.csv");
+    std::fs::write(&broken, &bytes).unwrap();
+    let o = rapport(
+        d,
+        &[
+            "import",
+            "customers",
+            broken.to_str().unwrap(),
+            "--bulk",
+            "true",
+            "--on-duplicate",
+            "update",
+            "--encoding",
+            "utf-8",
+        ],
+        &env,
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(
+        texts(
+            &mut conn,
+            "SELECT name || ' ' || city AS v FROM customers WHERE id = (SELECT MIN(id) FROM customers)"
+        ),
+        vec!["深圳市星河科技有限公司 广州".to_string()]
+    );
+    assert_eq!(
+        texts(
+            &mut conn,
+            "SELECT status AS v FROM import_batches ORDER BY id DESC LIMIT 1"
+        ),
+        vec!["failed".to_string()]
+    );
     assert_eq!(indexes(&mut conn), before, "the indexes come back");
     assert_eq!(
         texts(&mut conn, "SELECT COUNT(*) || '' AS v FROM customers"),

@@ -848,17 +848,52 @@ impl KnownKeys {
         }
     }
 
-    /// The records holding any of `keys`, by key hash (as [`existing`]).
-    fn found(&self, keys: &[(u8, String)]) -> HashMap<u64, Vec<i64>> {
-        let mut out = HashMap::new();
+    /// The records holding any of `keys`, by key hash (as [`existing`]):
+    /// the candidates the map knows, checked by id against their current
+    /// values, so a customer deleted or changed since the load began no
+    /// longer matches.
+    fn found(
+        &self,
+        conn: &mut DbConn,
+        keys: &[(u8, String)],
+    ) -> Result<HashMap<u64, Vec<i64>>, AppError> {
+        let mut wanted: Vec<(u8, &str, u64, Vec<i64>)> = Vec::new();
         for (kind, v) in keys {
             let h = key_hash(*kind, v);
             if let Some(id) = self.one.get(&h) {
                 let ids = self.more.get(&h).cloned().unwrap_or_else(|| vec![*id]);
-                out.insert(h, ids);
+                wanted.push((*kind, v.as_str(), h, ids));
             }
         }
-        out
+        let mut ids: Vec<i64> = wanted.iter().flat_map(|w| w.3.iter().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut rows: HashMap<i64, KeysOfRow> = HashMap::new();
+        for part in ids.chunks(500) {
+            let mut sql = Sql::new(conn.backend());
+            sql.push("SELECT id, dedupe_name, dedupe_phone, email FROM customers WHERE id IN ")
+                .int_list(part);
+            for r in sql.load::<KeysOfRow>(conn)? {
+                rows.insert(r.id, r);
+            }
+        }
+        let mut out = HashMap::new();
+        for (kind, v, h, ids) in wanted {
+            let now: Vec<i64> = ids
+                .into_iter()
+                .filter(|id| {
+                    rows.get(id).is_some_and(|r| match kind {
+                        0 => r.dedupe_name == v,
+                        1 => r.dedupe_phone == v,
+                        _ => r.email == v,
+                    })
+                })
+                .collect();
+            if !now.is_empty() {
+                out.insert(h, now);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -941,16 +976,16 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
         .into(),
         _ => Vec::new(),
     };
+    // Per batch, so two imports never share a scratch file; left over by
+    // a crash of an earlier end of this batch, they go now.
     let files: Vec<PathBuf> = match &beside {
         Some(path) => (0..builds.len())
-            .map(|i| bulk::scratch_path(path, i))
+            .map(|i| bulk::scratch_path(path, format!("import-{batch}-{i}")))
             .collect(),
         None => Vec::new(),
     };
-    for (i, f) in files.iter().enumerate() {
+    for f in &files {
         let _ = std::fs::remove_file(f);
-        diesel::sql_query(format!("ATTACH DATABASE '{}' AS built{i}", bulk::quoted(f)))
-            .execute(conn)?;
     }
     let work = |conn: &mut DbConn| -> Result<(), AppError> {
         // The first statement writes, so the transaction holds the write
@@ -1005,16 +1040,30 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
             .execute(conn)?;
         Ok(())
     };
-    // `BEGIN IMMEDIATE` (what `write_tx` opens) would also lock the attached
-    // scratch databases against their builders: a deferred transaction
-    // locks each database when it first uses it.
-    let done = if files.is_empty() {
-        write_tx(conn, work)
-    } else {
-        conn.transaction(work)
+    let done = match &beside {
+        Some(path) if !files.is_empty() => {
+            // On a connection of its own, closed afterwards (which detaches
+            // the scratch files): FTS5 keeps each index's segment list in
+            // memory and reloads it only when another connection has
+            // committed, so the connection that copied the new segments in
+            // would go on writing from the old list. `BEGIN IMMEDIATE` (what
+            // `write_tx` opens) would also lock the attached scratch files
+            // against their builders: a deferred transaction locks each
+            // database when it first uses it.
+            let url = crate::core::db::DbUrl::Sqlite(path.clone());
+            (|| -> Result<(), AppError> {
+                let mut own = crate::core::db::open_single(&url)
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                for (i, f) in files.iter().enumerate() {
+                    diesel::sql_query(format!("ATTACH DATABASE '{}' AS built{i}", bulk::quoted(f)))
+                        .execute(&mut own)?;
+                }
+                own.transaction(work)
+            })()
+        }
+        _ => write_tx(conn, work),
     };
-    for (i, f) in files.iter().enumerate() {
-        let _ = diesel::sql_query(format!("DETACH DATABASE built{i}")).execute(conn);
+    for f in &files {
         let _ = std::fs::remove_file(f);
     }
     done
@@ -1123,11 +1172,21 @@ pub fn run(
             }
         }
     });
-    if let (true, Some(b)) = (bulk, batch) {
-        let rebuild = Instant::now();
-        end_bulk(conn, b)?;
-        summary.rebuild_seconds = rebuild.elapsed().as_secs_f64();
-    }
+    // A failing end of the bulk load fails the batch like a failing row
+    // would: it is rolled back below (which tries the end again) instead of
+    // staying `running` with its indexes dropped until the recovery job.
+    let outcome = match (bulk, batch) {
+        (true, Some(b)) => {
+            let rebuild = Instant::now();
+            let ended = end_bulk(conn, b);
+            summary.rebuild_seconds = rebuild.elapsed().as_secs_f64();
+            match (outcome, ended) {
+                (Ok(_), Err(e)) => Err(e),
+                (outcome, _) => outcome,
+            }
+        }
+        _ => outcome,
+    };
     let error_file = errors.finish()?;
     summary.rows = counts.rows;
     summary.created = counts.created;
@@ -1267,7 +1326,7 @@ fn chunk(
     } else {
         let keys: Vec<(u8, String)> = fresh.iter().flat_map(|(_, p)| p.keys.clone()).collect();
         match known {
-            Some(k) => k.found(&keys),
+            Some(k) => k.found(conn, &keys)?,
             None => existing(conn, spec, &keys)?,
         }
     };

@@ -223,10 +223,10 @@ pub fn quoted(path: &std::path::Path) -> String {
     path.display().to_string().replace('\'', "''")
 }
 
-/// A scratch database beside `path` for search index `i`.
-pub fn scratch_path(path: &std::path::Path, i: usize) -> std::path::PathBuf {
+/// A scratch database beside `path` for a search index build named `tag`.
+pub fn scratch_path(path: &std::path::Path, tag: impl std::fmt::Display) -> std::path::PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".search-{i}"));
+    name.push(format!(".search-{tag}"));
     std::path::PathBuf::from(name)
 }
 
