@@ -568,6 +568,29 @@ fn admin_commands_from_the_shell(backend: common::Backend) {
     assert_fails(&o, 1, &[&format!("broken at row {next}")]);
 }
 
+/// The SQLite search indexes `tables` agree with their tables row for row
+/// (FTS5's own check against the content), and no scratch file of a
+/// search index build is left in `dir`.
+fn assert_search_intact(conn: &mut rapport::core::db::DbConn, dir: &Path, tables: &[&str]) {
+    use diesel::RunQueryDsl;
+    for t in tables {
+        for k in ["tri", "cjk"] {
+            let f = format!("fts_{t}_{k}");
+            diesel::sql_query(format!(
+                "INSERT INTO {f} ({f}, rank) VALUES ('integrity-check', 1)"
+            ))
+            .execute(&mut *conn)
+            .unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
+    }
+    let left: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".search-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// `rapport demo`: clear errors for nonsense, a refusal on a database with
 /// data, and searchable customers after its bulk load.
 fn demo_data(backend: common::Backend) {
@@ -605,35 +628,21 @@ fn demo_data(backend: common::Backend) {
         &["already holds data"],
     );
     if let common::Backend::Sqlite = backend {
-        // The search indexes, built beside the database and copied in,
-        // agree with their tables row for row (FTS5's own check against the
-        // content), and no scratch file is left.
-        use diesel::RunQueryDsl;
+        // The search indexes were built beside the database and copied in.
         let mut conn = db.connect();
-        for t in [
-            "customers",
-            "contacts",
-            "leads",
-            "followups",
-            "tasks",
-            "products",
-            "opportunities",
-        ] {
-            for k in ["tri", "cjk"] {
-                let f = format!("fts_{t}_{k}");
-                diesel::sql_query(format!(
-                    "INSERT INTO {f} ({f}, rank) VALUES ('integrity-check', 1)"
-                ))
-                .execute(&mut conn)
-                .unwrap_or_else(|e| panic!("{f}: {e}"));
-            }
-        }
-        let left: Vec<String> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains(".search-"))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
+        assert_search_intact(
+            &mut conn,
+            d,
+            &[
+                "customers",
+                "contacts",
+                "leads",
+                "followups",
+                "tasks",
+                "products",
+                "opportunities",
+            ],
+        );
     }
 
     // The bulk-loaded rows are in the search index.
@@ -865,7 +874,6 @@ fn demo_is_deterministic(backend: common::Backend) {
 /// update run changes the existing record, and afterwards the indexes, the
 /// search index and the batch are as after any import.
 fn bulk_import(backend: common::Backend) {
-    use diesel::RunQueryDsl;
     let db = common::TestDb::new(&backend);
     let d = db.dir.path();
     let env = [
@@ -1033,19 +1041,7 @@ fn bulk_import(backend: common::Backend) {
         .is_empty()
     );
     if let common::Backend::Sqlite = backend {
-        for f in ["fts_customers_tri", "fts_customers_cjk"] {
-            diesel::sql_query(format!(
-                "INSERT INTO {f} ({f}, rank) VALUES ('integrity-check', 1)"
-            ))
-            .execute(&mut conn)
-            .unwrap_or_else(|e| panic!("{f}: {e}"));
-        }
-        let left: Vec<String> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains(".search-"))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
+        assert_search_intact(&mut conn, d, &["customers"]);
     }
     // Searchable through the server, old and new customers alike.
     let token = stdout(&rapport(
