@@ -630,19 +630,7 @@ fn demo_data(backend: common::Backend) {
     if let common::Backend::Sqlite = backend {
         // The search indexes were built beside the database and copied in.
         let mut conn = db.connect();
-        assert_search_intact(
-            &mut conn,
-            d,
-            &[
-                "customers",
-                "contacts",
-                "leads",
-                "followups",
-                "tasks",
-                "products",
-                "opportunities",
-            ],
-        );
+        assert_search_intact(&mut conn, d, &rapport::core::db::bulk::SEARCH_TABLES);
     }
 
     // The bulk-loaded rows are in the search index.

@@ -1056,26 +1056,9 @@ pub fn generate(
         use diesel::connection::SimpleConnection;
         if let DbConn::Sqlite(c) = conn {
             use crate::core::db::bulk;
-            let tables = [
-                "customers",
-                "contacts",
-                "leads",
-                "followups",
-                "tasks",
-                "products",
-                "opportunities",
-            ];
-            let builds: Vec<bulk::SearchBuild> = tables
+            let builds: Vec<bulk::SearchBuild> = bulk::SEARCH_TABLES
                 .iter()
-                .flat_map(|t| {
-                    [("tri", "search_text"), ("cjk", "search_cjk")].map(|(k, col)| {
-                        bulk::SearchBuild {
-                            fts: format!("fts_{t}_{k}"),
-                            content: t.to_string(),
-                            column: col.into(),
-                        }
-                    })
-                })
+                .flat_map(|t| bulk::SearchBuild::of(t))
                 .collect();
             // A new database filled without journal (nobody else has it
             // open): the indexes are built on every core beside it. A

@@ -776,16 +776,6 @@ struct BulkState {
     high: Vec<(String, i64)>,
 }
 
-const FTS_TABLES: &[&str] = &[
-    "customers",
-    "contacts",
-    "leads",
-    "followups",
-    "tasks",
-    "products",
-    "opportunities",
-];
-
 /// The duplicate keys of the customers that were there when a bulk load
 /// began: the load drops the duplicate-key indexes with the others (at a
 /// million rows, every chunk's random inserts into them rewrote tens of
@@ -927,7 +917,7 @@ fn begin_bulk(conn: &mut DbConn, batch: i64, table: &str) -> Result<(), AppError
     ))
     .load(conn)?;
     let mut state = BulkState::default();
-    for t in FTS_TABLES {
+    for t in crate::core::db::bulk::SEARCH_TABLES {
         state.high.push((t.to_string(), max_id(conn, t)?));
     }
     state.indexes = defs.into_iter().map(|d| (d.name, d.def)).collect();
@@ -964,16 +954,9 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
         _ => None,
     };
     let builds: Vec<bulk::SearchBuild> = match &beside {
-        Some(_) if state.high.iter().any(|(t, _)| t == "customers") => [
-            ("fts_customers_tri", "search_text"),
-            ("fts_customers_cjk", "search_cjk"),
-        ]
-        .map(|(fts, column)| bulk::SearchBuild {
-            fts: fts.into(),
-            content: "customers".into(),
-            column: column.into(),
-        })
-        .into(),
+        Some(_) if state.high.iter().any(|(t, _)| t == "customers") => {
+            bulk::SearchBuild::of("customers").into()
+        }
         _ => Vec::new(),
     };
     // Per batch, so two imports never share a scratch file; left over by
@@ -1031,8 +1014,8 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
             }
         }
         for t in &in_place {
-            for f in [format!("fts_{t}_tri"), format!("fts_{t}_cjk")] {
-                crate::core::db::bulk::rebuild_search(conn, &f)?;
+            for b in bulk::SearchBuild::of(t) {
+                bulk::rebuild_search(conn, &b.fts)?;
             }
         }
         diesel::update(ib::table.find(batch))
@@ -1137,9 +1120,8 @@ pub fn run(
     let mut seen: HashMap<u64, u64> = HashMap::new();
     let mut lk = Lookups::default();
     let ctx = actor.audit();
-    // A bulk import writes many multi-row inserts: with a bigger page cache
-    // and the statement journal in memory (the server's shared writer
-    // already keeps its own in memory).
+    // With a bigger page cache and the statement journal in memory (the
+    // server's shared writer already keeps its own in memory).
     let outcome = crate::core::db::bulk::big_writes(conn, |conn| -> Result<bool, AppError> {
         loop {
             let mut rows: Vec<Row> = Vec::with_capacity(CHUNK);

@@ -136,12 +136,13 @@ where
     )
 }
 
-/// Run `load` (many multi-row inserts into a big table, e.g. an import's
-/// chunks) with a 64 MiB page cache, so the pages of the indexes it updates
-/// stay in memory instead of being spilled and read back, and the statement
-/// journal in memory (`temp_store = MEMORY`): every multi-row insert inside
-/// a transaction keeps the original of each page it changes in case it
-/// fails halfway, and on a file that was a quarter of the insert time.
+/// Run `load` (many inserts into a big table, e.g. an import's chunks) with
+/// a 64 MiB page cache, so the pages of the indexes it updates stay in
+/// memory instead of being spilled and read back, and the statement journal
+/// in memory (`temp_store = MEMORY`): a statement that may fail halfway
+/// inside a transaction (a multi-row insert, an update through triggers)
+/// keeps the original of each page it changes, and on a file that was a
+/// quarter of an import's insert time.
 /// Settings put back afterwards; PostgreSQL: `load` runs as it is.
 pub fn big_writes<T, E>(
     conn: &mut DbConn,
@@ -207,6 +208,30 @@ pub struct SearchBuild {
     pub column: String,
 }
 
+/// The tables with a search index (migrations): each has two FTS5 tables,
+/// `fts_{table}_tri` (trigrams of `search_text`) and `fts_{table}_cjk`
+/// (one token per CJK character, of `search_cjk`).
+pub const SEARCH_TABLES: [&str; 7] = [
+    "customers",
+    "contacts",
+    "leads",
+    "followups",
+    "tasks",
+    "products",
+    "opportunities",
+];
+
+impl SearchBuild {
+    /// The two search indexes of `table` (one of [`SEARCH_TABLES`]).
+    pub fn of(table: &str) -> [SearchBuild; 2] {
+        [("tri", "search_text"), ("cjk", "search_cjk")].map(|(kind, column)| SearchBuild {
+            fts: format!("fts_{table}_{kind}"),
+            content: table.to_string(),
+            column: column.to_string(),
+        })
+    }
+}
+
 #[derive(QueryableByName)]
 struct Def {
     #[diesel(sql_type = Text)]
@@ -237,8 +262,8 @@ fn open_file(p: &std::path::Path) -> Result<diesel::SqliteConnection, String> {
 
 /// Build search index `b` of the SQLite database `src` (opened read only,
 /// so it reads what was committed when it starts) into the new database
-/// `file` (absent or empty), as [`rebuild_search`] builds it: rows in rowid order with FTS5's
-/// own buffer, then `optimize`.
+/// `file` (absent or empty), as [`rebuild_search`] builds it: rows in rowid
+/// order with FTS5's own buffer, then `optimize`.
 pub fn build_scratch(
     src: &std::path::Path,
     file: &std::path::Path,

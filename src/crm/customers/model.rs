@@ -364,9 +364,7 @@ impl NewCustomer {
             version: 1,
         }
     }
-}
 
-impl NewCustomer {
     /// Insert `rows` on SQLite one by one through one prepared statement,
     /// returning their ids. diesel keeps the insert of one row prepared (its
     /// type is the cache key), while a multi-row insert is built as SQL text
