@@ -12,7 +12,6 @@ use crate::core::db::{DbConn, now};
 use crate::core::error::AppError;
 use crate::core::org::{departments, roles, users as user_store};
 use crate::crm::customers::model::{CustomerInput, NewCustomer, validate};
-use crate::with_backend;
 
 /// SplitMix64: small, fast, and the same sequence on every machine.
 pub struct Rng(u64);
@@ -880,16 +879,18 @@ pub fn generate(
                         ROWS_PER_TRANSACTION,
                         next,
                         |conn, rows: Vec<NewCustomer>| {
-                            // diesel keeps an insert of a fixed-size array
-                            // prepared (one of a Vec is prepared anew each time).
-                            match <&[NewCustomer; ROWS_PER_STATEMENT]>::try_from(rows.as_slice()) {
-                                Ok(full) => {
-                                    with_backend!(conn, c => diesel::insert_into(customers::table).values(full).execute(c))?
+                            match conn {
+                                // One prepared single-row insert (see
+                                // `NewCustomer::insert_sqlite`).
+                                DbConn::Sqlite(c) => {
+                                    NewCustomer::insert_sqlite(c, &rows)?;
                                 }
-                                Err(_) => {
-                                    with_backend!(conn, c => diesel::insert_into(customers::table).values(&rows).execute(c))?
+                                DbConn::Pg(c) => {
+                                    diesel::insert_into(customers::table)
+                                        .values(&rows)
+                                        .execute(c)?;
                                 }
-                            };
+                            }
                             Ok(rows.len())
                         },
                         progress,
