@@ -114,11 +114,13 @@ where
 
 /// Run `build` (a run of `CREATE INDEX`) with SQLite's sorter set up for
 /// it, then put the connection's settings back (also when `build` fails):
-/// a 16 MiB page cache, which is also the size of the sorted runs the sorter
+/// a 4 MiB page cache, which is also the size of the sorted runs the sorter
 /// writes to temporary files, and one helper thread per core (up to 4) that
 /// sorts those runs in parallel. At 1,000,000 rows this halves an index
 /// build against one large in-memory sort (3.2 s → 1.5 s for a three-column
-/// index of 2,000,000 follow-ups). The runs only go to worker threads when
+/// index of 2,000,000 follow-ups); runs of 4 MiB (which fit the CPU's
+/// caches) build a fifth faster again than runs of 16 MiB (two follow-up
+/// indexes on the 1M demo: 4.0 s → 3.2–3.5 s; 64 MiB: 5.3 s). The runs only go to worker threads when
 /// temporary files are files (`temp_store` other than `MEMORY`), the
 /// default. PostgreSQL: `build` runs as it is.
 pub fn index_builds<T, E>(
@@ -131,7 +133,7 @@ where
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     with_pragmas(
         conn,
-        &[("cache_size", -16384), ("threads", threads as i64)],
+        &[("cache_size", -4096), ("threads", threads as i64)],
         build,
     )
 }
