@@ -31,7 +31,7 @@ use super::read::{self, Row};
 use crate::core::audit::{self, AuditCtx};
 use crate::core::auth::actor::Actor;
 use crate::core::db::schema::{customers, import_batches as ib, import_items as ii};
-use crate::core::db::{Backend, DbConn, now, write_tx};
+use crate::core::db::{Backend, DbConn, bulk, now, write_tx};
 use crate::core::error::AppError;
 use crate::core::fields::{self, FieldDef};
 use crate::core::records::{self, EntitySpec, Kind, store as rstore};
@@ -116,6 +116,9 @@ pub struct Summary {
     /// Of `seconds`, the end of a bulk load: rebuilding the indexes and
     /// the search index (0 otherwise).
     pub rebuild_seconds: f64,
+    /// A bulk load's customer search index was built while the rows came
+    /// in, leaving only its last rows to the end.
+    pub search_built_during_load: bool,
     pub rows_per_second: f64,
     pub error_file: Option<String>,
     /// The first problems (all are in the error file).
@@ -917,7 +920,7 @@ fn begin_bulk(conn: &mut DbConn, batch: i64, table: &str) -> Result<(), AppError
     ))
     .load(conn)?;
     let mut state = BulkState::default();
-    for t in crate::core::db::bulk::SEARCH_TABLES {
+    for t in bulk::SEARCH_TABLES {
         state.high.push((t.to_string(), max_id(conn, t)?));
     }
     state.indexes = defs.into_iter().map(|d| (d.name, d.def)).collect();
@@ -933,32 +936,55 @@ fn begin_bulk(conn: &mut DbConn, batch: i64, table: &str) -> Result<(), AppError
     })
 }
 
-/// Put back what a bulk load dropped: indexes, per-row search indexing,
-/// and the search index of every table written meanwhile.
-fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
-    use crate::core::db::bulk;
-    let raw: String = ib::table.find(batch).select(ib::state).first(conn)?;
-    let state: BulkState = serde_json::from_str(&raw).unwrap_or_default();
-    if state.indexes.is_empty() && state.high.is_empty() {
-        return Ok(());
-    }
-    // The command line writes on its own connection: the customers' two
-    // search indexes are then built on other cores, each in a scratch
-    // database beside this one, while this connection rebuilds the table
-    // indexes, and copied in. The builders start inside the transaction
-    // that holds the write lock, so they read exactly the rows it sees. In
-    // the server a write runs on the shared connection, which rebuilds in
-    // place.
-    let beside = match conn {
+/// The SQLite database file a command-line import writes to, beside which
+/// its search indexes are built; `None` in the server (whose writes run on
+/// the shared connection and rebuild in place) and on PostgreSQL.
+fn beside(conn: &mut DbConn) -> Result<Option<PathBuf>, AppError> {
+    Ok(match conn {
         DbConn::Sqlite(c) if !crate::core::db::group::enabled() => crate::core::db::sqlite_file(c)?,
         _ => None,
-    };
+    })
+}
+
+/// Put back what a bulk load dropped: indexes, per-row search indexing,
+/// and the search index of every table written meanwhile. `follower`: the
+/// customers' search indexes, built while the load ran (see
+/// [`bulk::SearchFollower`]). True when the follower's build was used.
+fn end_bulk(
+    conn: &mut DbConn,
+    batch: i64,
+    follower: Option<bulk::SearchFollower>,
+) -> Result<bool, AppError> {
+    let raw: String = ib::table.find(batch).select(ib::state).first(conn)?;
+    let state: BulkState = serde_json::from_str(&raw).unwrap_or_default();
+    let beside = beside(conn)?;
     let builds: Vec<bulk::SearchBuild> = match &beside {
         Some(_) if state.high.iter().any(|(t, _)| t == "customers") => {
             bulk::SearchBuild::of("customers").into()
         }
         _ => Vec::new(),
     };
+    let follower = match follower {
+        Some(f) if !builds.is_empty() => Some(f),
+        Some(f) => {
+            f.abandon();
+            None
+        }
+        None => None,
+    };
+    if state.indexes.is_empty() && state.high.is_empty() {
+        return Ok(false);
+    }
+    // The command line writes on its own connection: the customers' two
+    // search indexes are then built on the other core, in scratch databases
+    // beside this one, while this connection rebuilds the table indexes,
+    // and copied in. Built by the follower as the rows came in, only the
+    // last rows are left; without it (or when rows changed under it), each
+    // index is built from the table, in a scratch file of its own. The
+    // builders finish inside the transaction that holds the write lock, so
+    // they read exactly the rows it sees. In the server a write runs on the
+    // shared connection, which rebuilds in place.
+    //
     // Per batch, so two imports never share a scratch file; left over by
     // a crash of an earlier end of this batch, they go now.
     let files: Vec<PathBuf> = match &beside {
@@ -970,19 +996,39 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
     for f in &files {
         let _ = std::fs::remove_file(f);
     }
-    let work = |conn: &mut DbConn| -> Result<(), AppError> {
+    let followed_file = follower.as_ref().map(|f| f.file().to_path_buf());
+    let work = |conn: &mut DbConn| -> Result<bool, AppError> {
         // The first statement writes, so the transaction holds the write
-        // lock before the builders start reading.
+        // lock before the builders read what is left.
         diesel::sql_query("DELETE FROM settings WHERE key = 'search.bulk_load'").execute(conn)?;
-        std::thread::scope(|s| -> Result<(), AppError> {
-            let builders: Vec<_> = match &beside {
-                Some(path) => builds
-                    .iter()
-                    .zip(&files)
-                    .map(|(b, f)| s.spawn(move || bulk::build_scratch(path, f, b)))
-                    .collect(),
-                None => Vec::new(),
-            };
+        let followed = std::thread::scope(|s| -> Result<bool, AppError> {
+            let search = beside.as_deref().filter(|_| !builds.is_empty()).map(|path| {
+                let (builds, files) = (&builds, &files);
+                s.spawn(move || -> Result<bool, String> {
+                    if let Some(f) = follower {
+                        match f.finish() {
+                            Ok(true) => return Ok(true),
+                            Ok(false) => tracing::info!(
+                                batch,
+                                "customers changed during the import: search index built from the table"
+                            ),
+                            Err(e) => tracing::warn!(batch, error = %e, "search index follower failed: search index built from the table"),
+                        }
+                    }
+                    std::thread::scope(|s| {
+                        let builders: Vec<_> = builds
+                            .iter()
+                            .zip(files)
+                            .map(|(b, f)| s.spawn(move || bulk::build_scratch(path, f, b)))
+                            .collect();
+                        for h in builders {
+                            h.join()
+                                .unwrap_or_else(|_| Err("a search index build panicked".into()))?;
+                        }
+                        Ok(false)
+                    })
+                })
+            });
             let indexes = bulk::index_builds(conn, |conn| -> QueryResult<()> {
                 for (_, def) in &state.indexes {
                     let def = def.replacen("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1);
@@ -990,18 +1036,25 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
                 }
                 Ok(())
             });
-            for h in builders {
-                h.join()
+            let followed = match search {
+                Some(h) => h
+                    .join()
                     .unwrap_or_else(|_| Err("a search index build panicked".into()))
-                    .map_err(AppError::Internal)?;
-            }
+                    .map_err(AppError::Internal)?,
+                None => false,
+            };
             indexes?;
-            Ok(())
+            Ok(followed)
         })?;
         if let DbConn::Sqlite(c) = conn {
             use diesel::connection::SimpleConnection;
             for (i, b) in builds.iter().enumerate() {
-                c.batch_execute(&bulk::copy_built_sql(&format!("built{i}"), b))?;
+                let from = if followed {
+                    "followed".to_string()
+                } else {
+                    format!("built{i}")
+                };
+                c.batch_execute(&bulk::copy_built_sql(&from, b))?;
             }
         }
         // Tables others wrote to while per-row search indexing was off
@@ -1021,7 +1074,7 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
         diesel::update(ib::table.find(batch))
             .set(ib::state.eq("{}"))
             .execute(conn)?;
-        Ok(())
+        Ok(followed)
     };
     let done = match &beside {
         Some(path) if !files.is_empty() => {
@@ -1032,13 +1085,19 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
             // would go on writing from the old list. `BEGIN IMMEDIATE` (what
             // `write_tx` opens) would also lock the attached scratch files
             // against their builders: a deferred transaction locks each
-            // database when it first uses it.
+            // database when it first uses it. All are attached before it
+            // starts: `ATTACH` cannot run inside a transaction.
             let url = crate::core::db::DbUrl::Sqlite(path.clone());
-            (|| -> Result<(), AppError> {
+            (|| -> Result<bool, AppError> {
                 let mut own = crate::core::db::open_single(&url)
                     .map_err(|e| AppError::Internal(e.to_string()))?;
-                for (i, f) in files.iter().enumerate() {
-                    diesel::sql_query(format!("ATTACH DATABASE '{}' AS built{i}", bulk::quoted(f)))
+                let named = files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (format!("built{i}"), f))
+                    .chain(followed_file.iter().map(|f| ("followed".to_string(), f)));
+                for (name, f) in named {
+                    diesel::sql_query(format!("ATTACH DATABASE '{}' AS {name}", bulk::quoted(f)))
                         .execute(&mut own)?;
                 }
                 own.transaction(work)
@@ -1046,7 +1105,7 @@ fn end_bulk(conn: &mut DbConn, batch: i64) -> Result<(), AppError> {
         }
         _ => write_tx(conn, work),
     };
-    for f in &files {
+    for f in files.iter().chain(&followed_file) {
         let _ = std::fs::remove_file(f);
     }
     done
@@ -1111,6 +1170,23 @@ pub fn run(
         }
         _ => None,
     };
+    // The customers' search indexes are built as the rows come in, on the
+    // core the load leaves idle. Not when updating: changed rows would
+    // make the build unusable at the end (see `end_bulk`).
+    let follower = match (bulk, batch) {
+        (true, Some(b)) if opts.on_duplicate != OnDuplicate::Update => match beside(conn)? {
+            Some(path) => {
+                let file = bulk::scratch_path(&path, format!("import-{b}-f"));
+                bulk::SearchFollower::start(&path, spec.name, file)
+                    .inspect_err(
+                        |e| tracing::warn!(error = %e, "search index follower did not start"),
+                    )
+                    .ok()
+            }
+            None => None,
+        },
+        _ => None,
+    };
     let mut errors = ErrorFile {
         path: error_path,
         w: None,
@@ -1122,7 +1198,7 @@ pub fn run(
     let ctx = actor.audit();
     // With a bigger page cache and the statement journal in memory (the
     // server's shared writer already keeps its own in memory).
-    let outcome = crate::core::db::bulk::big_writes(conn, |conn| -> Result<bool, AppError> {
+    let outcome = bulk::big_writes(conn, |conn| -> Result<bool, AppError> {
         loop {
             let mut rows: Vec<Row> = Vec::with_capacity(CHUNK);
             for r in plan.source.by_ref().take(CHUNK) {
@@ -1160,8 +1236,9 @@ pub fn run(
     let outcome = match (bulk, batch) {
         (true, Some(b)) => {
             let rebuild = Instant::now();
-            let ended = end_bulk(conn, b);
+            let ended = end_bulk(conn, b, follower);
             summary.rebuild_seconds = rebuild.elapsed().as_secs_f64();
+            summary.search_built_during_load = matches!(ended, Ok(true));
             match (outcome, ended) {
                 (Ok(_), Err(e)) => Err(e),
                 (outcome, _) => outcome,
@@ -1687,7 +1764,7 @@ pub fn undo(conn: &mut DbConn, actor: &Actor, id: i64) -> Result<UndoSummary, Ap
 fn rollback(conn: &mut DbConn, actor: &Actor, id: i64, status: &str) -> Result<(), AppError> {
     let b = batch(conn, id)?;
     if b.state.len() > 2 && conn.backend() == Backend::Sqlite {
-        end_bulk(conn, id)?;
+        end_bulk(conn, id, None)?;
     }
     let s = revert(conn, actor, &b)?;
     write_tx(conn, |conn| -> Result<(), AppError> {

@@ -401,3 +401,341 @@ pub fn build_search_beside(path: &std::path::Path, builds: &[SearchBuild]) -> Re
     }
     copied
 }
+
+/// The two search indexes of a table, built in a scratch database beside
+/// the SQLite database while a bulk load writes to the table: a thread of
+/// its own indexes each committed row in id order as the load commits it,
+/// on the core the load leaves idle, so that at the end only the last rows
+/// and the `optimize` are left instead of the whole build.
+///
+/// It keeps a checksum of what it indexed (each row's id and text, read in
+/// the same snapshot as the index took them), and [`SearchFollower::finish`]
+/// compares it with the table as it is then: a row changed or deleted
+/// meanwhile (by someone in the server, say) makes the build unusable, and
+/// the caller builds the index from the table as before.
+pub struct SearchFollower {
+    finish: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<Result<bool, String>>,
+    file: std::path::PathBuf,
+}
+
+/// How many rows one catch-up takes at most (one transaction of the
+/// scratch database: one new segment per index, merged as FTS5 goes).
+const FOLLOW_ROWS: i64 = 50_000;
+
+#[derive(QueryableByName)]
+struct FollowedRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    a: String,
+    #[diesel(sql_type = Text)]
+    b: String,
+}
+
+/// Rows and an order-free sum of their hashes.
+#[derive(Default, PartialEq, Debug)]
+struct Checksum {
+    rows: u64,
+    sum: u64,
+}
+
+impl Checksum {
+    fn add(&mut self, r: &FollowedRow) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (r.id, &r.a, &r.b).hash(&mut h);
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(h.finish());
+    }
+
+    /// Read rows of `table` (attached as `src`) by the `where_` clause in
+    /// id order, adding each; returns the highest id read.
+    fn read(
+        &mut self,
+        c: &mut diesel::SqliteConnection,
+        b: &[SearchBuild; 2],
+        where_: &str,
+    ) -> diesel::QueryResult<Option<i64>> {
+        let sql = format!(
+            "SELECT id, {} AS a, {} AS b FROM src.{} {where_} ORDER BY id",
+            b[0].column, b[1].column, b[0].content
+        );
+        let mut high = None;
+        for r in diesel::sql_query(sql)
+            .load_iter::<FollowedRow, diesel::connection::DefaultLoadingMode>(c)?
+        {
+            let r = r?;
+            self.add(&r);
+            high = Some(r.id);
+        }
+        Ok(high)
+    }
+}
+
+impl SearchFollower {
+    /// Start following `table` of the SQLite database `src`, building its
+    /// two search indexes into `file` (removed first if it exists).
+    pub fn start(
+        src: &std::path::Path,
+        table: &str,
+        file: std::path::PathBuf,
+    ) -> Result<SearchFollower, String> {
+        let _ = std::fs::remove_file(&file);
+        let (finish, finished) = std::sync::mpsc::channel();
+        let (src, path, b) = (src.to_path_buf(), file.clone(), SearchBuild::of(table));
+        let thread = std::thread::Builder::new()
+            .name("search-follower".into())
+            .spawn(move || follow(&src, &path, &b, &finished))
+            .map_err(|e| e.to_string())?;
+        Ok(SearchFollower {
+            finish,
+            thread,
+            file,
+        })
+    }
+
+    /// The scratch database the indexes are built in.
+    pub fn file(&self) -> &std::path::Path {
+        &self.file
+    }
+
+    /// Stop following (after the catch-up under way, if any) and remove
+    /// the scratch database.
+    pub fn abandon(self) {
+        drop(self.finish);
+        let _ = self.thread.join();
+        let _ = std::fs::remove_file(&self.file);
+    }
+
+    /// Index the rows committed since the last catch-up, merge each index
+    /// into one segment and check the build against the table. Call it when
+    /// nobody writes to the table any more (inside the transaction that
+    /// holds the write lock). `Ok(true)`: the scratch indexes match the
+    /// table exactly; `Ok(false)`: rows changed under the build.
+    pub fn finish(self) -> Result<bool, String> {
+        // A send fails only when the thread has already stopped (an
+        // error), which the join reports.
+        let _ = self.finish.send(());
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err("the search index follower panicked".into()))
+    }
+}
+
+/// The follower's thread: see [`SearchFollower`].
+fn follow(
+    src: &std::path::Path,
+    file: &std::path::Path,
+    b: &[SearchBuild; 2],
+    finished: &std::sync::mpsc::Receiver<()>,
+) -> Result<bool, String> {
+    use diesel::connection::SimpleConnection;
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut c = open_file(file)?;
+    let fail = |e: diesel::result::Error| format!("search index {}: {e}", b[0].content);
+    c.batch_execute(&format!(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536;
+         ATTACH DATABASE 'file:{}?mode=ro' AS src;",
+        quoted(src)
+    ))
+    .map_err(fail)?;
+    for one in b {
+        let def: Def = diesel::sql_query(
+            "SELECT sql AS def FROM src.sqlite_master WHERE type = 'table' AND name = ?",
+        )
+        .bind::<Text, _>(&one.fts)
+        .get_result(&mut c)
+        .map_err(fail)?;
+        c.batch_execute(&def.def).map_err(fail)?;
+    }
+    let mut indexed = Checksum::default();
+    let mut last = 0i64;
+    // One transaction: the rows read for the checksum and the rows indexed
+    // come from the same snapshot of `src`.
+    let mut catch_up = |c: &mut diesel::SqliteConnection| -> diesel::QueryResult<i64> {
+        c.transaction(|c| {
+            let before = indexed.rows;
+            let Some(high) = indexed.read(
+                c,
+                b,
+                &format!("WHERE id > {last} AND id <= (SELECT COALESCE(MAX(id), 0) FROM (SELECT id FROM src.{} WHERE id > {last} ORDER BY id LIMIT {FOLLOW_ROWS}))", b[0].content),
+            )?
+            else {
+                return Ok(0);
+            };
+            for one in b {
+                c.batch_execute(&format!(
+                    "INSERT INTO {fts} (rowid, {col}) SELECT id, {col} FROM src.{content} WHERE id > {last} AND id <= {high} ORDER BY id;",
+                    fts = one.fts,
+                    col = one.column,
+                    content = one.content,
+                ))?;
+            }
+            last = high;
+            Ok((indexed.rows - before) as i64)
+        })
+    };
+    loop {
+        // Behind: look for the signal without waiting; caught up: wait a
+        // little for more rows.
+        let signal = if catch_up(&mut c).map_err(fail)? == FOLLOW_ROWS {
+            finished
+                .try_recv()
+                .map_err(|e| e == std::sync::mpsc::TryRecvError::Disconnected)
+        } else {
+            finished
+                .recv_timeout(std::time::Duration::from_millis(200))
+                .map_err(|e| e == RecvTimeoutError::Disconnected)
+        };
+        match signal {
+            Ok(()) => break,
+            Err(false) => {}
+            Err(true) => return Err("the search index build was abandoned".into()),
+        }
+    }
+    while catch_up(&mut c).map_err(fail)? == FOLLOW_ROWS {}
+    let mut now = Checksum::default();
+    now.read(&mut c, b, "").map_err(fail)?;
+    if now != indexed {
+        return Ok(false);
+    }
+    for one in b {
+        c.batch_execute(&format!(
+            "INSERT INTO {fts} ({fts}) VALUES ('optimize');",
+            fts = one.fts
+        ))
+        .map_err(fail)?;
+    }
+    c.batch_execute("DETACH DATABASE src;").map_err(fail)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::connection::SimpleConnection;
+
+    /// A database with a `customers` table and its two search indexes as
+    /// the migrations create them (external content, rowid `id`).
+    fn database(dir: &std::path::Path) -> (std::path::PathBuf, diesel::SqliteConnection) {
+        let path = dir.join("r.db");
+        let mut c = open_file(&path).unwrap();
+        c.batch_execute(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE customers (id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+                 search_text TEXT NOT NULL, search_cjk TEXT NOT NULL);
+             CREATE VIRTUAL TABLE fts_customers_tri USING fts5(
+                 search_text, content = 'customers', content_rowid = 'id', tokenize = 'trigram');
+             CREATE VIRTUAL TABLE fts_customers_cjk USING fts5(
+                 search_cjk, content = 'customers', content_rowid = 'id', tokenize = 'unicode61');",
+        )
+        .unwrap();
+        (path, c)
+    }
+
+    /// `n` rows in one transaction, as a bulk load commits a chunk.
+    fn load(c: &mut diesel::SqliteConnection, from: usize, n: usize) {
+        let mut sql = String::from("BEGIN;");
+        for i in from..from + n {
+            sql.push_str(&format!(
+                "INSERT INTO customers (search_text, search_cjk) VALUES ('acme trading {i}', '杭 州 云 帆 {i}');"
+            ));
+        }
+        sql.push_str("COMMIT;");
+        c.batch_execute(&sql).unwrap();
+    }
+
+    fn count(c: &mut diesel::SqliteConnection, sql: &str) -> i64 {
+        diesel::sql_query(sql).get_result::<Count>(c).unwrap().n
+    }
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    /// Rows committed before and while it follows (more than one catch-up's
+    /// worth) end up in its indexes, which copied in are whole and find
+    /// every row.
+    #[test]
+    fn follower_indexes_every_committed_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut c) = database(dir.path());
+        load(&mut c, 0, 1_000);
+        let f = SearchFollower::start(&path, "customers", scratch_path(&path, "t-f")).unwrap();
+        let file = f.file().to_path_buf();
+        for i in 0..6 {
+            load(&mut c, 1_000 + i * 10_000, 10_000);
+        }
+        assert!(f.finish().unwrap(), "nothing changed under the build");
+        c.batch_execute(&format!("ATTACH DATABASE '{}' AS followed;", quoted(&file)))
+            .unwrap();
+        for b in SearchBuild::of("customers") {
+            c.batch_execute(&copy_built_sql("followed", &b)).unwrap();
+        }
+        c.batch_execute("DETACH DATABASE followed;").unwrap();
+        std::fs::remove_file(&file).unwrap();
+        for f in ["fts_customers_tri", "fts_customers_cjk"] {
+            c.batch_execute(&format!(
+                "INSERT INTO {f} ({f}, rank) VALUES ('integrity-check', 1);"
+            ))
+            .unwrap();
+        }
+        let tri = "SELECT COUNT(*) AS n FROM fts_customers_tri WHERE fts_customers_tri MATCH";
+        assert_eq!(count(&mut c, &format!("{tri} '\"acme trading\"'")), 61_000);
+        assert_eq!(count(&mut c, &format!("{tri} '\"trading 60999\"'")), 1);
+        assert_eq!(count(&mut c, &format!("{tri} '\"trading 0\"'")), 1);
+        let cjk = "SELECT COUNT(*) AS n FROM fts_customers_cjk WHERE fts_customers_cjk MATCH";
+        assert_eq!(count(&mut c, &format!("{cjk} '云 帆'")), 61_000);
+    }
+
+    /// A row the follower had indexed changes (or goes) before the end: its
+    /// build is refused, so the caller builds from the table.
+    #[test]
+    fn follower_refuses_a_build_rows_changed_under() {
+        for change in [
+            "UPDATE customers SET search_text = 'changed' WHERE id = 3",
+            "DELETE FROM customers WHERE id = 3",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, mut c) = database(dir.path());
+            load(&mut c, 0, 100);
+            let f = SearchFollower::start(&path, "customers", scratch_path(&path, "t-f")).unwrap();
+            // Until the follower has indexed the first rows.
+            let started = std::time::Instant::now();
+            let indexed = |file: &std::path::Path| {
+                let mut s = open_file(file).ok()?;
+                diesel::sql_query("SELECT COUNT(*) AS n FROM fts_customers_cjk_docsize")
+                    .get_result::<Count>(&mut s)
+                    .ok()
+                    .map(|c| c.n)
+            };
+            while indexed(f.file()) != Some(100) {
+                assert!(
+                    started.elapsed().as_secs() < 30,
+                    "the follower never started"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            c.batch_execute(change).unwrap();
+            load(&mut c, 100, 100);
+            let file = f.file().to_path_buf();
+            assert!(!f.finish().unwrap(), "{change}");
+            std::fs::remove_file(file).unwrap();
+        }
+    }
+
+    /// Abandoned, it stops and leaves no file.
+    #[test]
+    fn abandoned_follower_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut c) = database(dir.path());
+        load(&mut c, 0, 100);
+        let f = SearchFollower::start(&path, "customers", scratch_path(&path, "t-f")).unwrap();
+        let file = f.file().to_path_buf();
+        f.abandon();
+        assert!(!file.exists());
+    }
+}
