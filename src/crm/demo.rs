@@ -857,7 +857,7 @@ pub fn generate(
                             let updated =
                                 (created + Duration::hours(rng.below(2000) as i64)).min(base);
                             rows.push(NewCustomer::from_clean(
-                                &clean,
+                                clean,
                                 "{}".into(),
                                 None,
                                 created,

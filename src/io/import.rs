@@ -1510,7 +1510,7 @@ fn insert_all(
             .into_iter()
             .filter_map(|p| match p.ready {
                 Ready::Customer(c, custom) => Some(NewCustomer::from_clean(
-                    &c,
+                    *c,
                     Value::Object(custom).to_string(),
                     by,
                     t,

@@ -322,7 +322,7 @@ pub fn undo_merge(conn: &mut DbConn, actor: &Actor, id: i64) -> Result<Value, Ap
             let clean = crate::crm::customers::model::validate(&input)?;
             let ts = |k: &str| c[k].as_str().and_then(crate::core::fields::parse_datetime);
             let new = NewCustomer::from_clean(
-                &clean,
+                clean,
                 c["custom"].to_string(),
                 c["created_by"].as_i64(),
                 ts("created_at").unwrap_or_else(now),

@@ -284,7 +284,7 @@ pub fn create(
         fields::check_unique(conn, "customers", &defs, &custom, None)?;
         let t = now();
         let row = NewCustomer::from_clean(
-            &clean,
+            clean.clone(),
             Value::Object(custom.clone()).to_string(),
             Some(actor.user_id()),
             t,
