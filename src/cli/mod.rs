@@ -147,6 +147,10 @@ fn load(cli: &Cli) -> Result<Loaded, Failure> {
 /// Parse the command line, run the command, map the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `serve` sets up its own logging from the configuration.
+    if !matches!(cli.command, Command::Serve) {
+        crate::core::telemetry::init_cli();
+    }
     let result = match &cli.command {
         Command::Serve => load(&cli).and_then(|l| serve::run(&l)),
         Command::Migrate { status, dry_run } => {

@@ -68,9 +68,11 @@ pub fn init_server(log: &LogSettings, logs_dir: &std::path::Path) -> Result<LogG
     Ok(LogGuard(guard))
 }
 
-/// Logging for the other commands: warnings and errors on stderr only.
+/// Logging for the other commands: warnings and errors on stderr only,
+/// or what `RUST_LOG` asks for (e.g. `RUST_LOG=info` for the timings of
+/// an import's bulk load).
 pub fn init_cli() {
-    let filter = EnvFilter::new("warn");
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::registry()
         .with(layer_for(
             LogFormat::Human,

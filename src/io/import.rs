@@ -1029,6 +1029,7 @@ fn end_bulk(
                     })
                 })
             });
+            let started = Instant::now();
             let indexes = bulk::index_builds(conn, |conn| -> QueryResult<()> {
                 for (_, def) in &state.indexes {
                     let def = def.replacen("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1);
@@ -1036,6 +1037,7 @@ fn end_bulk(
                 }
                 Ok(())
             });
+            let indexed = started.elapsed().as_secs_f64();
             let followed = match search {
                 Some(h) => h
                     .join()
@@ -1044,6 +1046,14 @@ fn end_bulk(
                 None => false,
             };
             indexes?;
+            tracing::info!(
+                batch,
+                indexes = state.indexes.len(),
+                index_seconds = indexed,
+                search_seconds = started.elapsed().as_secs_f64(),
+                search_built_during_load = followed,
+                "bulk load: indexes rebuilt"
+            );
             Ok(followed)
         })?;
         if let DbConn::Sqlite(c) = conn {

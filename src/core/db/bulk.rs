@@ -359,6 +359,7 @@ pub fn build_search_beside(path: &std::path::Path, builds: &[SearchBuild]) -> Re
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, builds.len().max(1));
+    let started = std::time::Instant::now();
     let built = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -381,6 +382,7 @@ pub fn build_search_beside(path: &std::path::Path, builds: &[SearchBuild]) -> Re
             })
             .collect::<Result<Vec<()>, String>>()
     });
+    let build_seconds = started.elapsed().as_secs_f64();
     let copied = built.and_then(|_| {
         let mut c = open(path)?;
         c.batch_execute("PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;")
@@ -394,6 +396,12 @@ pub fn build_search_beside(path: &std::path::Path, builds: &[SearchBuild]) -> Re
             c.batch_execute(&sql)
                 .map_err(|e| format!("search index {}: {e}", b.fts))?;
         }
+        tracing::info!(
+            indexes = builds.len(),
+            build_seconds,
+            copy_seconds = started.elapsed().as_secs_f64() - build_seconds,
+            "search indexes built beside the database"
+        );
         Ok(())
     });
     for i in 0..builds.len() {
@@ -594,9 +602,12 @@ fn follow(
             Err(true) => return Err("the search index build was abandoned".into()),
         }
     }
+    let started = std::time::Instant::now();
     while catch_up(&mut c).map_err(fail)? == FOLLOW_ROWS {}
+    let caught_up = started.elapsed().as_secs_f64();
     let mut now = Checksum::default();
     now.read(&mut c, b, "").map_err(fail)?;
+    let checked = started.elapsed().as_secs_f64();
     if now != indexed {
         return Ok(false);
     }
@@ -608,6 +619,14 @@ fn follow(
         .map_err(fail)?;
     }
     c.batch_execute("DETACH DATABASE src;").map_err(fail)?;
+    tracing::info!(
+        table = b[0].content,
+        rows = indexed.rows,
+        last_rows_seconds = caught_up,
+        check_seconds = checked - caught_up,
+        optimize_seconds = started.elapsed().as_secs_f64() - checked,
+        "search index built during a bulk load"
+    );
     Ok(true)
 }
 
