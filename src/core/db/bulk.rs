@@ -675,15 +675,21 @@ mod tests {
         n: i64,
     }
 
+    /// A database of `rows` customers and a follower started on it.
+    fn following(rows: usize) -> (tempfile::TempDir, diesel::SqliteConnection, SearchFollower) {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut c) = database(dir.path());
+        load(&mut c, 0, rows);
+        let f = SearchFollower::start(&path, "customers", scratch_path(&path, "t-f")).unwrap();
+        (dir, c, f)
+    }
+
     /// Rows committed before and while it follows (more than one catch-up's
     /// worth) end up in its indexes, which copied in are whole and find
     /// every row.
     #[test]
     fn follower_indexes_every_committed_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, mut c) = database(dir.path());
-        load(&mut c, 0, 1_000);
-        let f = SearchFollower::start(&path, "customers", scratch_path(&path, "t-f")).unwrap();
+        let (_dir, mut c, f) = following(1_000);
         let file = f.file().to_path_buf();
         for i in 0..6 {
             load(&mut c, 1_000 + i * 10_000, 10_000);
@@ -718,10 +724,7 @@ mod tests {
             "UPDATE customers SET search_text = 'changed' WHERE id = 3",
             "DELETE FROM customers WHERE id = 3",
         ] {
-            let dir = tempfile::tempdir().unwrap();
-            let (path, mut c) = database(dir.path());
-            load(&mut c, 0, 100);
-            let f = SearchFollower::start(&path, "customers", scratch_path(&path, "t-f")).unwrap();
+            let (_dir, mut c, f) = following(100);
             // Until the follower has indexed the first rows.
             let started = std::time::Instant::now();
             let indexed = |file: &std::path::Path| {
@@ -749,10 +752,7 @@ mod tests {
     /// Abandoned, it stops and leaves no file.
     #[test]
     fn abandoned_follower_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, mut c) = database(dir.path());
-        load(&mut c, 0, 100);
-        let f = SearchFollower::start(&path, "customers", scratch_path(&path, "t-f")).unwrap();
+        let (_dir, _c, f) = following(100);
         let file = f.file().to_path_buf();
         f.abandon();
         assert!(!file.exists());
