@@ -992,6 +992,19 @@ fn bulk_import(backend: common::Backend) {
     bytes.extend_from_slice(b"\xff\xfe broken,13700999999,\xff\n");
     let broken = d.join("broken.csv");
     std::fs::write(&broken, &bytes).unwrap();
+    // A scratch file of this batch, as a process killed during its bulk
+    // load leaves it: the rollback removes it (assert_search_intact).
+    if let common::Backend::Sqlite = backend {
+        let next = texts(
+            &mut conn,
+            "SELECT (COALESCE(MAX(id), 0) + 1) || '' AS v FROM import_batches",
+        );
+        std::fs::write(
+            format!("{}.search-import-{}-f", db.url, next[0]),
+            b"left over",
+        )
+        .unwrap();
+    }
     let o = rapport(
         d,
         &[

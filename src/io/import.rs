@@ -1776,6 +1776,16 @@ fn rollback(conn: &mut DbConn, actor: &Actor, id: i64, status: &str) -> Result<(
     if b.state.len() > 2 && conn.backend() == Backend::Sqlite {
         end_bulk(conn, id, None)?;
     }
+    // The scratch files of its search index builds, which a command-line
+    // import that died during its bulk load leaves beside the database
+    // (the server's recovery does not build beside it).
+    if let DbConn::Sqlite(c) = conn
+        && let Some(path) = crate::core::db::sqlite_file(c)?
+    {
+        for tag in ["0", "1", "f"] {
+            let _ = std::fs::remove_file(bulk::scratch_path(&path, format!("import-{id}-{tag}")));
+        }
+    }
     let s = revert(conn, actor, &b)?;
     write_tx(conn, |conn| -> Result<(), AppError> {
         diesel::update(ib::table.find(id))
