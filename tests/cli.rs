@@ -943,6 +943,13 @@ fn bulk_import(backend: common::Backend) {
         );
         assert_eq!(summary["search_built_during_load"], true, "{summary}");
         assert_search_intact(&mut conn, d, &["customers"]);
+    } else {
+        // Said, not silently ignored.
+        assert!(
+            stderr(&o).contains("--bulk applies to customer imports on SQLite"),
+            "{}",
+            stderr(&o)
+        );
     }
 
     // The same existing customer, updated in bulk mode by its phone.

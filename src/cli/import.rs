@@ -199,6 +199,13 @@ fn run_import(
         .map_err(|e| Failure::usage(format!("{}: {e}", r.file.display())))?
         .len();
     let plan = import::plan(conn, &r.entity, &r.file, &opts).map_err(fail)?;
+    if r.bulk == Some(true)
+        && (conn.backend() != crate::core::db::Backend::Sqlite || plan.spec.name != "customers")
+    {
+        eprintln!(
+            "note: --bulk applies to customer imports on SQLite; this import keeps its indexes"
+        );
+    }
     let file_name = r
         .file
         .file_name()
