@@ -250,6 +250,16 @@ pub fn quoted(path: &std::path::Path) -> String {
     path.display().to_string().replace('\'', "''")
 }
 
+/// The SQL text `ATTACH DATABASE … AS {schema}` of `path` opened read only
+/// (a URI: `%`, `?` and `#` in the path are escaped, `'` quoted).
+fn attach_read_only(path: &std::path::Path, schema: &str) -> String {
+    let uri = quoted(path)
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    format!("ATTACH DATABASE 'file:{uri}?mode=ro' AS {schema};")
+}
+
 /// A scratch database beside `path` for a search index build named `tag`.
 pub fn scratch_path(path: &std::path::Path, tag: impl std::fmt::Display) -> std::path::PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -276,8 +286,8 @@ pub fn build_scratch(
     let fail = |e: diesel::result::Error| format!("search index {}: {e}", b.fts);
     c.batch_execute(&format!(
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536;
-         ATTACH DATABASE 'file:{}?mode=ro' AS src;",
-        quoted(src)
+         {}",
+        attach_read_only(src, "src")
     ))
     .map_err(fail)?;
     let def: Def = diesel::sql_query(
@@ -544,8 +554,8 @@ fn follow(
     let fail = |e: diesel::result::Error| format!("search index {}: {e}", b[0].content);
     c.batch_execute(&format!(
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536;
-         ATTACH DATABASE 'file:{}?mode=ro' AS src;",
-        quoted(src)
+         {}",
+        attach_read_only(src, "src")
     ))
     .map_err(fail)?;
     for one in b {
@@ -747,6 +757,20 @@ mod tests {
             assert!(!f.finish().unwrap(), "{change}");
             std::fs::remove_file(file).unwrap();
         }
+    }
+
+    /// A data directory whose name holds URI characters and CJK text.
+    #[test]
+    fn follower_reads_a_database_at_an_odd_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("客户 #1 %41 ?x");
+        std::fs::create_dir(&odd).unwrap();
+        let (path, mut c) = database(&odd);
+        load(&mut c, 0, 100);
+        let f = SearchFollower::start(&path, "customers", scratch_path(&path, "t-f")).unwrap();
+        let file = f.file().to_path_buf();
+        assert_eq!(f.finish(), Ok(true));
+        std::fs::remove_file(file).unwrap();
     }
 
     /// Abandoned, it stops and leaves no file.
