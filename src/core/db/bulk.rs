@@ -267,9 +267,16 @@ pub fn scratch_path(path: &std::path::Path, tag: impl std::fmt::Display) -> std:
     std::path::PathBuf::from(name)
 }
 
+/// A connection to the SQLite file `p` that waits up to 5 s for another
+/// connection's lock (a scratch file is briefly read by the connection
+/// that attaches it) instead of failing at once.
 fn open_file(p: &std::path::Path) -> Result<diesel::SqliteConnection, String> {
-    diesel::SqliteConnection::establish(&p.display().to_string())
-        .map_err(|e| format!("{}: {e}", p.display()))
+    use diesel::connection::SimpleConnection;
+    let mut c = diesel::SqliteConnection::establish(&p.display().to_string())
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    c.batch_execute("PRAGMA busy_timeout = 5000;")
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    Ok(c)
 }
 
 /// Build search index `b` of the SQLite database `src` (opened read only,
@@ -432,9 +439,22 @@ pub fn build_search_beside(path: &std::path::Path, builds: &[SearchBuild]) -> Re
 /// meanwhile (by someone in the server, say) makes the build unusable, and
 /// the caller builds the index from the table as before.
 pub struct SearchFollower {
-    finish: std::sync::mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<Result<bool, String>>,
+    finish: Option<std::sync::mpsc::Sender<()>>,
+    /// Taken by [`SearchFollower::finish`].
+    thread: Option<std::thread::JoinHandle<Result<bool, String>>>,
     file: std::path::PathBuf,
+}
+
+impl Drop for SearchFollower {
+    /// Not finished (given up, or an error on the way): stop the thread
+    /// (after the catch-up under way, if any) and remove its file.
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            drop(self.finish.take());
+            let _ = thread.join();
+            let _ = std::fs::remove_file(&self.file);
+        }
+    }
 }
 
 /// How many rows one catch-up takes at most (one transaction of the
@@ -451,20 +471,29 @@ struct FollowedRow {
     b: String,
 }
 
-/// Rows and an order-free sum of their hashes.
-#[derive(Default, PartialEq, Debug)]
+/// Rows and an order-free sum of their hashes, keyed by `keys` (random per
+/// follower, so edits cannot be chosen to cancel out in the sum).
 struct Checksum {
+    keys: std::hash::RandomState,
     rows: u64,
     sum: u64,
 }
 
 impl Checksum {
+    fn new(keys: &std::hash::RandomState) -> Checksum {
+        Checksum {
+            keys: keys.clone(),
+            rows: 0,
+            sum: 0,
+        }
+    }
+
     fn add(&mut self, r: &FollowedRow) {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        (r.id, &r.a, &r.b).hash(&mut h);
+        use std::hash::BuildHasher;
         self.rows += 1;
-        self.sum = self.sum.wrapping_add(h.finish());
+        self.sum = self
+            .sum
+            .wrapping_add(self.keys.hash_one((r.id, &r.a, &r.b)));
     }
 
     /// Read rows of `table` (attached as `src`) by the `where_` clause in
@@ -507,8 +536,8 @@ impl SearchFollower {
             .spawn(move || follow(&src, &path, &b, &finished))
             .map_err(|e| e.to_string())?;
         Ok(SearchFollower {
-            finish,
-            thread,
+            finish: Some(finish),
+            thread: Some(thread),
             file,
         })
     }
@@ -521,9 +550,7 @@ impl SearchFollower {
     /// Stop following (after the catch-up under way, if any) and remove
     /// the scratch database.
     pub fn abandon(self) {
-        drop(self.finish);
-        let _ = self.thread.join();
-        let _ = std::fs::remove_file(&self.file);
+        drop(self);
     }
 
     /// Index the rows committed since the last catch-up, merge each index
@@ -531,13 +558,18 @@ impl SearchFollower {
     /// nobody writes to the table any more (inside the transaction that
     /// holds the write lock). `Ok(true)`: the scratch indexes match the
     /// table exactly; `Ok(false)`: rows changed under the build.
-    pub fn finish(self) -> Result<bool, String> {
+    pub fn finish(mut self) -> Result<bool, String> {
         // A send fails only when the thread has already stopped (an
         // error), which the join reports.
-        let _ = self.finish.send(());
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err("the search index follower panicked".into()))
+        if let Some(finish) = self.finish.take() {
+            let _ = finish.send(());
+        }
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err("the search index follower panicked".into())),
+            None => Err("the search index follower has stopped".into()),
+        }
     }
 }
 
@@ -567,7 +599,8 @@ fn follow(
         .map_err(fail)?;
         c.batch_execute(&def.def).map_err(fail)?;
     }
-    let mut indexed = Checksum::default();
+    let keys = std::hash::RandomState::new();
+    let mut indexed = Checksum::new(&keys);
     let mut last = 0i64;
     // One transaction: the rows read for the checksum and the rows indexed
     // come from the same snapshot of `src`.
@@ -615,10 +648,10 @@ fn follow(
     let started = std::time::Instant::now();
     while catch_up(&mut c).map_err(fail)? == FOLLOW_ROWS {}
     let caught_up = started.elapsed().as_secs_f64();
-    let mut now = Checksum::default();
+    let mut now = Checksum::new(&keys);
     now.read(&mut c, b, "").map_err(fail)?;
     let checked = started.elapsed().as_secs_f64();
-    if now != indexed {
+    if (now.rows, now.sum) != (indexed.rows, indexed.sum) {
         return Ok(false);
     }
     for one in b {
