@@ -885,10 +885,20 @@ pub fn generate(
                                 DbConn::Sqlite(c) => {
                                     NewCustomer::insert_sqlite(c, &rows)?;
                                 }
+                                // diesel keeps an insert of a fixed-size
+                                // array prepared (one of a Vec is prepared
+                                // anew each time).
                                 DbConn::Pg(c) => {
-                                    diesel::insert_into(customers::table)
-                                        .values(&rows)
-                                        .execute(c)?;
+                                    match <&[NewCustomer; ROWS_PER_STATEMENT]>::try_from(
+                                        rows.as_slice(),
+                                    ) {
+                                        Ok(full) => diesel::insert_into(customers::table)
+                                            .values(full)
+                                            .execute(c)?,
+                                        Err(_) => diesel::insert_into(customers::table)
+                                            .values(&rows)
+                                            .execute(c)?,
+                                    };
                                 }
                             }
                             Ok(rows.len())
