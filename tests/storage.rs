@@ -403,3 +403,93 @@ fn unreachable_postgres_is_a_quick_clear_error() {
     assert!(!err.contains('\n'));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[derive(QueryableByName)]
+struct Dump {
+    #[diesel(sql_type = Text)]
+    v: String,
+}
+
+/// `NewCustomer::insert_sqlite` (a hand-written statement with its own
+/// column list) stores every field in the same column as diesel's own
+/// insert of the same row: each field holds a value of its own, and the
+/// two rows are compared column by column.
+#[test]
+fn sqlite_prepared_customer_insert_matches_diesels() {
+    use chrono::NaiveDate;
+    use rapport::core::db::schema::customers;
+    use rapport::crm::customers::model::NewCustomer;
+    let db = TestDb::new(&Backend::Sqlite);
+    let pool = db.migrated_pool();
+    let mut conn = pool.get().unwrap();
+    let DbConn::Sqlite(c) = &mut *conn else {
+        panic!("sqlite expected")
+    };
+    let t = |d: u32| {
+        NaiveDate::from_ymd_opt(2026, 1, d)
+            .unwrap()
+            .and_hms_opt(8, 0, 0)
+            .unwrap()
+    };
+    let row = NewCustomer {
+        name: "深圳市星河科技有限公司".into(),
+        short_name: "星河".into(),
+        kind: "company".into(),
+        industry: "电子".into(),
+        level: "A".into(),
+        source: "展会".into(),
+        status: "active".into(),
+        phone: "0755-1".into(),
+        mobile: "13800000001".into(),
+        email: "a@example.cn".into(),
+        website: "https://x.example".into(),
+        province: "广东".into(),
+        city: "深圳".into(),
+        district: "南山".into(),
+        address: "科技园1号".into(),
+        tags: "[\"vip\"]".into(),
+        notes: "备注".into(),
+        owner_id: None,
+        locked: true,
+        deal_status: "won".into(),
+        last_follow_up_at: Some(t(2)),
+        next_follow_up_at: Some(t(3)),
+        custom: "{\"k\":1}".into(),
+        dedupe_name: "星河科技".into(),
+        dedupe_phone: "13800000001x".into(),
+        search_text: "search text".into(),
+        search_cjk: "星 河".into(),
+        created_by: Some(7),
+        updated_by: Some(8),
+        created_at: t(4),
+        updated_at: t(5),
+        version: 3,
+    };
+    let ours = NewCustomer::insert_sqlite(c, std::slice::from_ref(&row)).unwrap()[0];
+    let theirs: i64 = diesel::insert_into(customers::table)
+        .values(&row)
+        .returning(customers::id)
+        .get_result(c)
+        .unwrap();
+    let columns: Vec<Name> =
+        diesel::sql_query("SELECT name FROM pragma_table_info('customers') WHERE name <> 'id'")
+            .load(c)
+            .unwrap();
+    assert!(columns.len() > 30);
+    let dump = |c: &mut diesel::SqliteConnection, id: i64| -> Vec<String> {
+        columns
+            .iter()
+            .map(|col| {
+                diesel::sql_query(format!(
+                    "SELECT '{0}=' || quote({0}) AS v FROM customers WHERE id = {id}",
+                    col.name
+                ))
+                .get_result::<Dump>(c)
+                .unwrap()
+                .v
+            })
+            .collect()
+    };
+    assert_eq!(dump(c, ours), dump(c, theirs));
+    assert!(dump(c, ours).contains(&"updated_by=8".to_string()));
+}
