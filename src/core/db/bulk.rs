@@ -289,33 +289,49 @@ pub fn build_scratch(
     b: &SearchBuild,
 ) -> Result<(), String> {
     use diesel::connection::SimpleConnection;
+    let mut c = open_scratch(src, file, std::slice::from_ref(b))?;
+    c.batch_execute(&format!(
+        "BEGIN;
+         INSERT INTO {fts} (rowid, {col}) SELECT id, {col} FROM src.{content} ORDER BY id;
+         COMMIT;
+         INSERT INTO {fts} ({fts}) VALUES ('optimize');
+         DETACH DATABASE src;",
+        fts = b.fts,
+        col = b.column,
+        content = b.content,
+    ))
+    .map_err(|e| format!("search index {}: {e}", b.fts))
+}
+
+/// Open (or create) the scratch database `file` for building the search
+/// indexes `builds` of the SQLite database `src`: no journal, no fsync, a
+/// 64 MiB page cache, `src` attached read only as `src`, and each FTS5
+/// table created empty as `src` defines it.
+fn open_scratch(
+    src: &std::path::Path,
+    file: &std::path::Path,
+    builds: &[SearchBuild],
+) -> Result<diesel::SqliteConnection, String> {
+    use diesel::connection::SimpleConnection;
     let mut c = open_file(file)?;
-    let fail = |e: diesel::result::Error| format!("search index {}: {e}", b.fts);
+    let fail = |e: diesel::result::Error| format!("search index in {}: {e}", file.display());
     c.batch_execute(&format!(
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536;
          {}",
         attach_read_only(src, "src")
     ))
     .map_err(fail)?;
-    let def: Def = diesel::sql_query(
-        "SELECT sql AS def FROM src.sqlite_master WHERE type = 'table' AND name = ?",
-    )
-    .bind::<Text, _>(&b.fts)
-    .get_result(&mut c)
-    .map_err(fail)?;
-    c.batch_execute(&format!(
-        "{def};
-         BEGIN;
-         INSERT INTO {fts} (rowid, {col}) SELECT id, {col} FROM src.{content} ORDER BY id;
-         COMMIT;
-         INSERT INTO {fts} ({fts}) VALUES ('optimize');
-         DETACH DATABASE src;",
-        def = def.def,
-        fts = b.fts,
-        col = b.column,
-        content = b.content,
-    ))
-    .map_err(fail)
+    for b in builds {
+        let def: Def = diesel::sql_query(
+            "SELECT sql AS def FROM src.sqlite_master WHERE type = 'table' AND name = ?",
+        )
+        .bind::<Text, _>(&b.fts)
+        .get_result(&mut c)
+        .map_err(|e| format!("search index {}: {e}", b.fts))?;
+        c.batch_execute(&def.def)
+            .map_err(|e| format!("search index {}: {e}", b.fts))?;
+    }
+    Ok(c)
 }
 
 /// The SQL that replaces search index `b` of `main` by the one built in
@@ -547,12 +563,6 @@ impl SearchFollower {
         &self.file
     }
 
-    /// Stop following (after the catch-up under way, if any) and remove
-    /// the scratch database.
-    pub fn abandon(self) {
-        drop(self);
-    }
-
     /// Index the rows committed since the last catch-up, merge each index
     /// into one segment and check the build against the table. Call it when
     /// nobody writes to the table any more (inside the transaction that
@@ -582,23 +592,8 @@ fn follow(
 ) -> Result<bool, String> {
     use diesel::connection::SimpleConnection;
     use std::sync::mpsc::RecvTimeoutError;
-    let mut c = open_file(file)?;
+    let mut c = open_scratch(src, file, b)?;
     let fail = |e: diesel::result::Error| format!("search index {}: {e}", b[0].content);
-    c.batch_execute(&format!(
-        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536;
-         {}",
-        attach_read_only(src, "src")
-    ))
-    .map_err(fail)?;
-    for one in b {
-        let def: Def = diesel::sql_query(
-            "SELECT sql AS def FROM src.sqlite_master WHERE type = 'table' AND name = ?",
-        )
-        .bind::<Text, _>(&one.fts)
-        .get_result(&mut c)
-        .map_err(fail)?;
-        c.batch_execute(&def.def).map_err(fail)?;
-    }
     let keys = std::hash::RandomState::new();
     let mut indexed = Checksum::new(&keys);
     let mut last = 0i64;
@@ -709,13 +704,7 @@ mod tests {
     }
 
     fn count(c: &mut diesel::SqliteConnection, sql: &str) -> i64 {
-        diesel::sql_query(sql).get_result::<Count>(c).unwrap().n
-    }
-
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
+        diesel::sql_query(sql).get_result::<MaxId>(c).unwrap().n
     }
 
     /// A database of `rows` customers and a follower started on it.
@@ -773,7 +762,7 @@ mod tests {
             let indexed = |file: &std::path::Path| {
                 let mut s = open_file(file).ok()?;
                 diesel::sql_query("SELECT COUNT(*) AS n FROM fts_customers_cjk_docsize")
-                    .get_result::<Count>(&mut s)
+                    .get_result::<MaxId>(&mut s)
                     .ok()
                     .map(|c| c.n)
             };
@@ -806,12 +795,12 @@ mod tests {
         std::fs::remove_file(file).unwrap();
     }
 
-    /// Abandoned, it stops and leaves no file.
+    /// Dropped unfinished, it stops and leaves no file.
     #[test]
     fn abandoned_follower_leaves_nothing() {
         let (_dir, _c, f) = following(100);
         let file = f.file().to_path_buf();
-        f.abandon();
+        drop(f);
         assert!(!file.exists());
     }
 }
