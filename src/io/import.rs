@@ -946,6 +946,17 @@ fn beside(conn: &mut DbConn) -> Result<Option<PathBuf>, AppError> {
     })
 }
 
+/// A scratch database of batch `batch`'s search index builds beside the
+/// SQLite database `path`: `0` and `1` for the two indexes built from the
+/// table, [`FOLLOWED`] for the follower's; per batch, so two imports never
+/// share one.
+fn scratch(path: &Path, batch: i64, tag: impl std::fmt::Display) -> PathBuf {
+    bulk::scratch_path(path, format!("import-{batch}-{tag}"))
+}
+
+/// The tag of the follower's scratch database (see [`scratch`]).
+const FOLLOWED: &str = "f";
+
 /// Put back what a bulk load dropped: indexes, per-row search indexing,
 /// and the search index of every table written meanwhile. `follower`: the
 /// customers' search indexes, built while the load ran (see
@@ -964,14 +975,8 @@ fn end_bulk(
         }
         _ => Vec::new(),
     };
-    let follower = match follower {
-        Some(f) if !builds.is_empty() => Some(f),
-        Some(f) => {
-            f.abandon();
-            None
-        }
-        None => None,
-    };
+    // Nothing to build (dropped: its thread stops, its file goes).
+    let follower = follower.filter(|_| !builds.is_empty());
     if state.indexes.is_empty() && state.high.is_empty() {
         return Ok(false);
     }
@@ -988,9 +993,7 @@ fn end_bulk(
     // Per batch, so two imports never share a scratch file; left over by
     // a crash of an earlier end of this batch, they go now.
     let files: Vec<PathBuf> = match &beside {
-        Some(path) => (0..builds.len())
-            .map(|i| bulk::scratch_path(path, format!("import-{batch}-{i}")))
-            .collect(),
+        Some(path) => (0..builds.len()).map(|i| scratch(path, batch, i)).collect(),
         None => Vec::new(),
     };
     for f in &files {
@@ -1050,7 +1053,7 @@ fn end_bulk(
                 batch,
                 indexes = state.indexes.len(),
                 index_seconds = indexed,
-                search_seconds = started.elapsed().as_secs_f64(),
+                with_search_seconds = started.elapsed().as_secs_f64(),
                 search_built_during_load = followed,
                 "bulk load: indexes rebuilt"
             );
@@ -1186,7 +1189,7 @@ pub fn run(
     let follower = match (bulk, batch) {
         (true, Some(b)) if opts.on_duplicate != OnDuplicate::Update => match beside(conn)? {
             Some(path) => {
-                let file = bulk::scratch_path(&path, format!("import-{b}-f"));
+                let file = scratch(&path, b, FOLLOWED);
                 bulk::SearchFollower::start(&path, spec.name, file)
                     .inspect_err(
                         |e| tracing::warn!(error = %e, "search index follower did not start"),
@@ -1782,8 +1785,8 @@ fn rollback(conn: &mut DbConn, actor: &Actor, id: i64, status: &str) -> Result<(
     if let DbConn::Sqlite(c) = conn
         && let Some(path) = crate::core::db::sqlite_file(c)?
     {
-        for tag in ["0", "1", "f"] {
-            let _ = std::fs::remove_file(bulk::scratch_path(&path, format!("import-{id}-{tag}")));
+        for tag in ["0", "1", FOLLOWED] {
+            let _ = std::fs::remove_file(scratch(&path, id, tag));
         }
     }
     let s = revert(conn, actor, &b)?;
