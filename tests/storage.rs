@@ -404,12 +404,6 @@ fn unreachable_postgres_is_a_quick_clear_error() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
-#[derive(QueryableByName)]
-struct Dump {
-    #[diesel(sql_type = Text)]
-    v: String,
-}
-
 /// `NewCustomer::insert_sqlite` (a hand-written statement with its own
 /// column list) stores every field in the same column as diesel's own
 /// insert of the same row: each field holds a value of its own, and the
@@ -484,7 +478,7 @@ fn sqlite_prepared_customer_insert_matches_diesels() {
                     "SELECT '{0}=' || quote({0}) AS v FROM customers WHERE id = {id}",
                     col.name
                 ))
-                .get_result::<Dump>(c)
+                .get_result::<Pragma>(c)
                 .unwrap()
                 .v
             })
